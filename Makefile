@@ -1,0 +1,85 @@
+# TPF coordinator suite. `make dev` runs the suite on its embedded default; `make test` runs
+# every check and test. Both install what they need: a pinned uv in .tools/, the locked
+# environment in .venv/, and Python code generated from proto/.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+GEN := libs/proto/src
+THIRD_PARTY := third_party/proto
+PROTO_FILES = $(shell find proto -name '*.proto' | sort)
+GOOGLE_PROTOS := google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto \
+	google/rpc/status.proto google/rpc/error_details.proto google/rpc/code.proto
+
+export UV_SYSTEM_CERTS := 1
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup proto lint format breaking test test-fast dev clean system-deps
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	touch $@
+
+$(GEN)/.generated: $(VENV)/.synced $(PROTO_FILES)
+	rm -rf $(THIRD_PARTY) $(GEN)/tpf $(GEN)/org
+	mkdir -p $(THIRD_PARTY)
+	cd $(SITE) && cp --parents $(GOOGLE_PROTOS) $(CURDIR)/$(THIRD_PARTY)/
+	$(BIN)/python -m grpc_tools.protoc -Iproto -I$(THIRD_PARTY) \
+		-I$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))') \
+		--python_out=$(GEN) --grpc_python_out=$(GEN) \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$(GEN) \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=$(GEN) \
+		$(PROTO_FILES)
+	find $(GEN)/tpf $(GEN)/org -type d -exec touch {}/__init__.py \;
+	touch $@
+
+system-deps: ## install Debian packages the tests need (redis-server) when missing
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
+setup: $(GEN)/.generated ## create .venv from uv.lock and generate code from proto/
+
+proto: ## regenerate Python code from proto/
+	rm -f $(GEN)/.generated
+	$(MAKE) $(GEN)/.generated
+
+lint: setup ## buf lint + buf format check + ruff + mypy
+	$(BIN)/buf lint
+	$(BIN)/buf format proto --diff --exit-code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs services tests
+
+format: setup ## apply buf format and ruff format
+	$(BIN)/buf format proto -w
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+breaking: setup ## buf breaking (FILE) against the protos on main
+	scripts/buf-breaking.sh
+
+test: setup system-deps lint breaking ## lint, breaking check and the whole test suite
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: setup ## tests only, no lint
+	$(BIN)/python -m pytest -q -x
+
+dev: setup ## run the suite on embedded Postgres (Ctrl-C stops it)
+	$(BIN)/python -m tpf_devserver
+
+clean: ## remove generated code and environments (keeps .tpf/ data)
+	rm -rf $(VENV) $(TOOLS) $(THIRD_PARTY) $(GEN)/tpf $(GEN)/org $(GEN)/.generated .build

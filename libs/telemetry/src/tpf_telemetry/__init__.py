@@ -1,0 +1,1 @@
+"""tpf_telemetry."""

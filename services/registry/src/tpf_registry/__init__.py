@@ -1,0 +1,1 @@
+"""TPF release registry service."""
