@@ -45,7 +45,7 @@ $(GEN)/.generated: $(VENV)/.synced $(PROTO_FILES)
 		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$(GEN) \
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=$(GEN) \
 		$(PROTO_FILES)
-	find $(GEN)/tpf $(GEN)/org -type d -exec touch {}/__init__.py \;
+	find $(GEN) -mindepth 1 -type d ! -name __pycache__ -exec touch {}/__init__.py \;
 	touch $@
 
 system-deps: ## install Debian packages the tests need (redis-server) when missing

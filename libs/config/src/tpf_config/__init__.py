@@ -1,1 +1,27 @@
-"""tpf_config."""
+"""Settings shared by every TPF service: database, redis, gRPC bind, logging, tracing, auth."""
+
+from tpf_config._errors import ConfigError
+from tpf_config._settings import CommonSettings, env_var_name, load_settings
+from tpf_config._tokens import (
+    ALL_TENANTS,
+    KNOWN_ROLES,
+    ROLE_ADMIN,
+    ROLE_CONTROL_PLANE,
+    ROLE_WORKER,
+    TokenGrant,
+    parse_token_grants,
+)
+
+__all__ = [
+    "ALL_TENANTS",
+    "KNOWN_ROLES",
+    "ROLE_ADMIN",
+    "ROLE_CONTROL_PLANE",
+    "ROLE_WORKER",
+    "CommonSettings",
+    "ConfigError",
+    "TokenGrant",
+    "env_var_name",
+    "load_settings",
+    "parse_token_grants",
+]

@@ -1,0 +1,151 @@
+"""serve(): the one way a TPF service runs its grpc.aio server.
+
+Shaped like grpc's async_greeter_server_with_graceful_shutdown example: interceptors, the
+service's servicers, health and reflection; start; wait for SIGTERM/SIGINT or `stop_event`;
+then health NOT_SERVING, `server.stop(grace)`, and the caller's `on_stop`.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from tpf_config import CommonSettings, ConfigError, env_var_name
+from tpf_rpc.channel import client_channel
+from tpf_rpc.interceptors import AuthInterceptor, ErrorInterceptor, TracingInterceptor
+from tpf_telemetry import configure_tracing
+
+__all__ = ["client_channel", "serve"]
+
+logger = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def serve(
+    *,
+    settings: CommonSettings,
+    service_name: str,
+    domain: str,
+    register: Callable[[grpc.aio.Server], None],
+    service_full_names: Sequence[str],
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    stop_event: asyncio.Event | None = None,
+    tracer_provider: TracerProvider | None = None,
+    server_options: Sequence[tuple[str, Any]] = (),
+) -> None:
+    """Serve until SIGTERM, SIGINT or `stop_event` is set, then shut down gracefully.
+
+    `register` adds the service's servicers; `service_full_names` (e.g.
+    "tpf.registry.v1.RegistryService") get health SERVING and reflection. `domain` is the
+    ErrorInfo domain ("tpf.registry"). `on_stop` runs after the server has stopped (close
+    pools there); it runs even if startup fails. Without `tracer_provider`, one is built
+    from settings and shut down on exit. `server_options` are extra gRPC channel arguments
+    (e.g. `("grpc.max_receive_message_length", n)`).
+
+    Raises ConfigError before listening if no tokens are configured (and auth is enabled)
+    or the address cannot be bound.
+    """
+    stop = stop_event if stop_event is not None else asyncio.Event()
+    provider = tracer_provider or configure_tracing(
+        service=service_name, exporter=settings.otel_traces_exporter
+    )
+    server: grpc.aio.Server | None = None
+    health_servicer = health.aio.HealthServicer()
+    try:
+        # Reads token files: keep that off the event loop.
+        grants = await asyncio.to_thread(settings.token_grants)
+        if settings.auth_disabled:
+            logger.warning("Auth is disabled: every caller is an all-tenant admin")
+        server = grpc.aio.server(
+            interceptors=[
+                TracingInterceptor(provider),
+                ErrorInterceptor(domain),
+                AuthInterceptor(grants, auth_disabled=settings.auth_disabled),
+            ],
+            # Without so_reuseport=0, Linux lets a second process bind the same port and
+            # silently split traffic with us.
+            options=[("grpc.so_reuseport", 0), *server_options],
+        )
+        register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [*service_full_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        port = _bind(server, settings)
+        for name in ("", *service_full_names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await server.start()
+        logger.info(
+            "%s serving gRPC on %s:%d",
+            service_name,
+            settings.grpc_host,
+            port,
+            extra={"grpc_port": port},
+        )
+        await _wait_for_stop(stop)
+        logger.info("%s stopping (grace %.1fs)", service_name, settings.shutdown_grace_s)
+    finally:
+        try:
+            await _shut_down(server, health_servicer, settings.shutdown_grace_s, on_stop)
+        finally:
+            if tracer_provider is None:
+                # Flushes buffered spans, which blocks; keep it off the event loop.
+                await asyncio.to_thread(provider.shutdown)
+
+
+def _bind(server: grpc.aio.Server, settings: CommonSettings) -> int:
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        port, cause = 0, str(error)
+    else:
+        cause = "address in use or not local"
+    if port == 0:
+        raise ConfigError(
+            f"Cannot listen on {address} ({cause}); change "
+            f"{env_var_name(type(settings), 'grpc_host')} or "
+            f"{env_var_name(type(settings), 'grpc_port')}."
+        )
+    return port
+
+
+async def _wait_for_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for stop_signal in _STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(stop_signal, stop.set)
+        except (NotImplementedError, RuntimeError):
+            # Not the main thread (or not Unix): the caller stops us through `stop`.
+            continue
+        installed.append(stop_signal)
+    try:
+        await stop.wait()
+    finally:
+        for stop_signal in installed:
+            loop.remove_signal_handler(stop_signal)
+
+
+async def _shut_down(
+    server: grpc.aio.Server | None,
+    health_servicer: health.aio.HealthServicer,
+    grace_s: float,
+    on_stop: Callable[[], Awaitable[None]] | None,
+) -> None:
+    try:
+        # NOT_SERVING first, so load balancers stop routing here while in-flight RPCs finish.
+        await health_servicer.enter_graceful_shutdown()
+        if server is not None:
+            await server.stop(grace_s)
+    finally:
+        if on_stop is not None:
+            await on_stop()
