@@ -1,1 +1,30 @@
-"""tpf_store."""
+"""tpf_store: the Postgres pool factory, the migration runner and the embedded Postgres launcher."""
+
+from tpf_store.embedded import EmbeddedPostgres, EmbeddedPostgresError, embedded_default_database
+from tpf_store.migrate import (
+    Migration,
+    MigrationChecksumMismatch,
+    MigrationError,
+    MigrationFailed,
+    MigrationFileInvalid,
+    load_migrations,
+    migrate,
+)
+from tpf_store.pool import Pool, connection_retrying, open_pool, wait_for_database
+
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedPostgresError",
+    "Migration",
+    "MigrationChecksumMismatch",
+    "MigrationError",
+    "MigrationFailed",
+    "MigrationFileInvalid",
+    "Pool",
+    "connection_retrying",
+    "embedded_default_database",
+    "load_migrations",
+    "migrate",
+    "open_pool",
+    "wait_for_database",
+]

@@ -1,0 +1,92 @@
+"""The connection pool every service uses, and waiting for Postgres at startup."""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeAlias
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+_LOG = logging.getLogger(__name__)
+
+Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+# libpq's connect_timeout has a floor of 2 seconds; a single attempt should not eat the whole
+# startup budget when the server is unreachable rather than refusing.
+_CONNECT_TIMEOUT_S = 5
+
+
+async def open_pool(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "tpf",
+    open_timeout_s: float = 30.0,
+) -> Pool:
+    """Open a pool and wait until `min_size` connections are established.
+
+    Connections start with autocommit off: a unit of work is
+    `async with pool.connection() as conn, conn.transaction():`. Every connection is checked on
+    checkout, so connections broken by a Postgres restart are replaced rather than handed out.
+    Raises psycopg_pool.PoolTimeout if the database is not reachable within `open_timeout_s`.
+    """
+    pool: Pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        kwargs={"autocommit": False, "connect_timeout": _CONNECT_TIMEOUT_S},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+    )
+    try:
+        await pool.open(wait=True, timeout=open_timeout_s)
+    except BaseException:
+        # open() already started the pool's workers; without close() they keep reconnecting.
+        await pool.close()
+        raise
+    return pool
+
+
+def connection_retrying(*, timeout_s: float) -> AsyncRetrying:
+    """Retry policy for transient connection failures (psycopg.OperationalError).
+
+    Exponential backoff with jitter, so that services restarted together do not reconnect in
+    lockstep, and a deadline after which the last error is re-raised. Usage:
+
+        async for attempt in connection_retrying(timeout_s=30):
+            with attempt:
+                ...
+    """
+    return AsyncRetrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.25),
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        before_sleep=before_sleep_log(_LOG, logging.INFO),
+        reraise=True,
+    )
+
+
+async def wait_for_database(url: str, timeout_s: float) -> None:
+    """Wait until `url` accepts a connection and answers a query; for service startup.
+
+    Raises the last psycopg.OperationalError once `timeout_s` has passed.
+    """
+    async for attempt in connection_retrying(timeout_s=timeout_s):
+        with attempt:
+            conn = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S
+            )
+            async with conn:
+                await conn.execute("SELECT 1")

@@ -1,0 +1,1 @@
+"""Fetching release artifacts from their URIs and keeping the registry's own copies."""

@@ -1,0 +1,1 @@
+"""Pure registry logic: descriptors, contracts, releases, workers. No I/O, no grpc, no SQL."""

@@ -1,0 +1,66 @@
+"""Wire the registry: stores, use cases and servicers, then serve them over gRPC."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+from tpf.registry.v1 import release_service_pb2, release_service_pb2_grpc
+from tpf.registry.v1 import worker_service_pb2, worker_service_pb2_grpc
+from tpf_store import Pool
+
+from tpf_registry.artifacts.s3 import S3Config
+from tpf_registry.artifacts.staging import ArtifactFetcher
+from tpf_registry.artifacts.store import artifact_store_for
+from tpf_registry.domain.clock import Clock, SystemClock
+from tpf_registry.domain.worker import LifecycleWindows
+from tpf_registry.releases import ReleaseRegistry
+from tpf_registry.servicers.release import ReleaseServicer
+from tpf_registry.servicers.worker import WorkerServicer
+from tpf_registry.settings import RegistrySettings
+from tpf_registry.store.postgres import PostgresReleaseStore, PostgresWorkerStore
+from tpf_registry.workers import WorkerRegistry
+
+SERVICE_FULL_NAMES = (
+    release_service_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
+    worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
+)
+
+
+def build_registrar(
+    settings: RegistrySettings, pool: Pool, *, clock: Clock | None = None
+) -> Callable[[grpc.aio.Server], None]:
+    """Build the registry's object graph; return the function that adds it to a server."""
+    clock = clock or SystemClock()
+    s3 = S3Config(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    release_store = PostgresReleaseStore(pool)
+    releases = ReleaseRegistry(
+        store=release_store,
+        artifact_store=artifact_store_for(
+            settings.artifact_store, data_dir=settings.data_dir, s3=s3
+        ),
+        fetcher=ArtifactFetcher(staging_dir=settings.data_dir / "staging", s3=s3),
+        clock=clock,
+    )
+    workers = WorkerRegistry(
+        workers=PostgresWorkerStore(pool),
+        releases=release_store,
+        clock=clock,
+        windows=LifecycleWindows(
+            stale_after_ms=int(settings.worker_stale_after_s * 1000),
+            unavailable_after_ms=int(settings.worker_unavailable_after_s * 1000),
+        ),
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        release_service_pb2_grpc.add_ReleaseServiceServicer_to_server(
+            ReleaseServicer(releases), server
+        )
+        worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(
+            WorkerServicer(workers), server
+        )
+
+    return register
+
+
+OnStop = Callable[[], Awaitable[None]]

@@ -1,0 +1,133 @@
+"""tpf.registry.v1.WorkerService."""
+
+from __future__ import annotations
+
+import grpc
+from tpf.registry.v1 import worker_service_pb2 as pb
+from tpf.registry.v1 import worker_service_pb2_grpc
+from tpf_rpc.validation import (
+    decode_page_token,
+    encode_page_token,
+    filters_hash,
+    page_size,
+    required,
+)
+
+from tpf_registry.domain.worker import (
+    Worker,
+    WorkerRegistration,
+    normalize_endpoint,
+    parse_protocol,
+)
+from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, WORKER_WRITE_ROLES, authorize
+from tpf_registry.servicers.convert import worker_to_proto
+from tpf_registry.workers import WorkerRegistry
+
+
+class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
+    def __init__(self, registry: WorkerRegistry) -> None:
+        self._registry = registry
+
+    def _view(self, worker: Worker) -> pb.worker__pb2.Worker:
+        return worker_to_proto(
+            worker, self._registry.state_of(worker, now_ms=self._registry.now_ms())
+        )
+
+    async def RegisterWorker(
+        self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterWorkerResponse:
+        principal, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
+        protocol = parse_protocol(required(request.protocol, "protocol"))
+        registration = WorkerRegistration(
+            tenant_id=tenant,
+            pipeline_id=required(request.pipeline_id, "pipelineId"),
+            worker_id=required(request.worker_id, "workerId"),
+            contract_version=required(request.contract_version, "contractVersion"),
+            release_version=required(request.release_version, "releaseVersion"),
+            protocol=protocol,
+            endpoint=normalize_endpoint(protocol, request.endpoint),
+            artifact_id=request.artifact_id.strip(),
+            artifact_digest=request.artifact_digest.strip(),
+        )
+        worker = await self._registry.register(registration, actor=principal.subject)
+        return pb.RegisterWorkerResponse(worker=self._view(worker))
+
+    async def HeartbeatWorker(
+        self, request: pb.HeartbeatWorkerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HeartbeatWorkerResponse:
+        _, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
+        worker = await self._registry.heartbeat(
+            tenant,
+            required(request.pipeline_id, "pipelineId"),
+            required(request.worker_id, "workerId"),
+        )
+        return pb.HeartbeatWorkerResponse(worker=self._view(worker))
+
+    async def DrainWorker(
+        self, request: pb.DrainWorkerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DrainWorkerResponse:
+        principal, tenant = authorize(request.tenant_id, ADMIN_ROLES)
+        worker = await self._registry.drain(
+            tenant,
+            required(request.pipeline_id, "pipelineId"),
+            required(request.worker_id, "workerId"),
+            actor=principal.subject,
+        )
+        return pb.DrainWorkerResponse(worker=self._view(worker))
+
+    async def DeregisterWorker(
+        self, request: pb.DeregisterWorkerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeregisterWorkerResponse:
+        principal, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
+        worker = await self._registry.deregister(
+            tenant,
+            required(request.pipeline_id, "pipelineId"),
+            required(request.worker_id, "workerId"),
+            actor=principal.subject,
+        )
+        return pb.DeregisterWorkerResponse(worker=self._view(worker))
+
+    async def ListWorkers(
+        self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWorkersResponse:
+        _, tenant = authorize(request.tenant_id, READ_ROLES)
+        pipeline = required(request.pipeline_id, "pipelineId")
+        limit = page_size(request.page_size)
+        contract_version = request.contract_version.strip()
+        release_version = request.release_version.strip()
+        scope = filters_hash(
+            tenant=tenant,
+            pipeline=pipeline,
+            contract=contract_version,
+            release=release_version,
+        )
+        after = ""
+        if request.page_token:
+            after = str(decode_page_token(request.page_token, scope)["after"])
+        rows = await self._registry.list_workers(
+            tenant,
+            pipeline,
+            contract_version=contract_version,
+            release_version=release_version,
+            after_worker_id=after,
+            limit=limit + 1,
+        )
+        response = pb.ListWorkersResponse(workers=[self._view(w) for w in rows[:limit]])
+        if len(rows) > limit:
+            response.next_page_token = encode_page_token(
+                {"after": rows[limit - 1].worker_id}, scope
+            )
+        return response
+
+    async def ResolveWorkers(
+        self, request: pb.ResolveWorkersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResolveWorkersResponse:
+        _, tenant = authorize(request.tenant_id, READ_ROLES)
+        protocol = parse_protocol(request.protocol) if request.protocol.strip() else None
+        workers = await self._registry.resolve(
+            tenant,
+            required(request.pipeline_id, "pipelineId"),
+            required(request.release_version, "releaseVersion"),
+            protocol=protocol,
+        )
+        return pb.ResolveWorkersResponse(workers=[self._view(w) for w in workers])

@@ -1,0 +1,1 @@
+"""Persistence of releases and workers (Protocols and their Postgres implementation)."""

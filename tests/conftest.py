@@ -1,0 +1,22 @@
+"""Fixtures every test suite can use. The servers behind them live in tests/harness/."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = [
+    "tests.harness.postgres",
+    "tests.harness.redis",
+    "tests.harness.moto",
+    "tests.harness.services",
+]
+
+# (component, package holding migrations/), migrated in this order into the template database
+# that every `database` fixture copies. Append a service here when it gains migrations.
+MIGRATION_COMPONENTS: list[tuple[str, str]] = [("registry", "tpf_registry")]
+
+
+@pytest.fixture(scope="session")
+def migration_components() -> list[tuple[str, str]]:
+    """The schemas `database` provides; a fixture so that a suite's conftest can narrow it."""
+    return MIGRATION_COMPONENTS

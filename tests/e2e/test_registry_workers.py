@@ -1,0 +1,228 @@
+"""WorkerService through a real registry process on real Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from tpf.registry.v1 import release_service_pb2 as rpb
+from tpf.registry.v1 import worker_pb2
+from tpf.registry.v1 import worker_service_pb2 as pb
+
+from tests.e2e.test_registry_releases import TENANT, registry, registry_env  # noqa: F401
+from tests.support.grpc_errors import expect_error
+from tests.support.registry_client import RegistryClient, registry_client
+from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
+
+pytestmark = pytest.mark.e2e
+
+
+async def registered(client: RegistryClient, tmp_path: Path) -> BuiltRelease:
+    built = build_release(tmp_path)
+    await client.releases.RegisterRelease(
+        rpb.RegisterReleaseRequest(
+            tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_descriptor_path=str(built.descriptor_path)
+        )
+    )
+    return built
+
+
+def registration(built: BuiltRelease, worker_id: str, **overrides: str) -> pb.RegisterWorkerRequest:
+    fields: dict[str, str] = {
+        "tenant_id": TENANT,
+        "pipeline_id": PIPELINE_ID,
+        "worker_id": worker_id,
+        "contract_version": built.contract_version,
+        "release_version": built.release_version,
+        "protocol": "local",
+        "endpoint": "in-process",
+        "artifact_id": "restaurant-approval-monolith",
+        "artifact_digest": built.digest,
+    }
+    fields.update(overrides)
+    return pb.RegisterWorkerRequest(**fields)
+
+
+async def test_register_heartbeat_drain_list_resolve_deregister(
+    registry: Any, tmp_path: Path
+) -> None:
+    async with registry_client(registry.target) as client:
+        built = await registered(client, tmp_path)
+        local = await client.workers.RegisterWorker(
+            registration(built, "restaurant-local-worker", protocol="LOCAL", endpoint="")
+        )
+        assert local.worker.protocol == "local"
+        assert local.worker.endpoint == "in-process"
+        assert local.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+        remote = await client.workers.RegisterWorker(
+            registration(built, "grpc-worker", protocol="grpc", endpoint="127.0.0.1:50061")
+        )
+        assert remote.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+
+        beat = await client.workers.HeartbeatWorker(
+            pb.HeartbeatWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
+        )
+        assert beat.worker.last_heartbeat_at_epoch_ms >= remote.worker.last_heartbeat_at_epoch_ms
+
+        resolved = await client.workers.ResolveWorkers(
+            pb.ResolveWorkersRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version=built.release_version
+            )
+        )
+        assert {w.worker_id for w in resolved.workers} == {"restaurant-local-worker", "grpc-worker"}
+
+        drained = await client.workers.DrainWorker(
+            pb.DrainWorkerRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker")
+        )
+        assert drained.worker.state == worker_pb2.WORKER_STATE_DRAINING
+        again = await client.workers.DrainWorker(
+            pb.DrainWorkerRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker")
+        )
+        assert again.worker.draining_since_epoch_ms == drained.worker.draining_since_epoch_ms
+        still_draining = await client.workers.HeartbeatWorker(
+            pb.HeartbeatWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
+        )
+        assert still_draining.worker.state == worker_pb2.WORKER_STATE_DRAINING
+
+        resolved = await client.workers.ResolveWorkers(
+            pb.ResolveWorkersRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version=built.release_version
+            )
+        )
+        assert [w.worker_id for w in resolved.workers] == ["restaurant-local-worker"]
+        only_grpc = await client.workers.ResolveWorkers(
+            pb.ResolveWorkersRequest(
+                tenant_id=TENANT,
+                pipeline_id=PIPELINE_ID,
+                release_version=built.release_version,
+                protocol="grpc",
+            )
+        )
+        assert list(only_grpc.workers) == []
+
+        # Re-registering replaces the record and clears draining, as TPF does.
+        replaced = await client.workers.RegisterWorker(
+            registration(built, "grpc-worker", protocol="grpc", endpoint="10.0.0.9:50061")
+        )
+        assert replaced.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+        assert replaced.worker.endpoint == "10.0.0.9:50061"
+
+        listed = await client.workers.ListWorkers(
+            pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, page_size=1)
+        )
+        assert [w.worker_id for w in listed.workers] == ["grpc-worker"]
+        rest = await client.workers.ListWorkers(
+            pb.ListWorkersRequest(
+                tenant_id=TENANT,
+                pipeline_id=PIPELINE_ID,
+                page_size=1,
+                page_token=listed.next_page_token,
+            )
+        )
+        assert [w.worker_id for w in rest.workers] == ["restaurant-local-worker"]
+        assert rest.next_page_token == ""
+        filtered = await client.workers.ListWorkers(
+            pb.ListWorkersRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version="nope"
+            )
+        )
+        assert list(filtered.workers) == []
+
+        gone = await client.workers.DeregisterWorker(
+            pb.DeregisterWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
+        )
+        assert gone.worker.worker_id == "grpc-worker"
+        for call in (
+            client.workers.HeartbeatWorker(
+                pb.HeartbeatWorkerRequest(
+                    tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+                )
+            ),
+            client.workers.DrainWorker(
+                pb.DrainWorkerRequest(
+                    tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+                )
+            ),
+            client.workers.DeregisterWorker(
+                pb.DeregisterWorkerRequest(
+                    tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+                )
+            ),
+        ):
+            await expect_error(call, grpc.StatusCode.NOT_FOUND, "WORKER_NOT_FOUND")
+
+
+async def test_registration_is_checked_against_the_release(registry: Any, tmp_path: Path) -> None:
+    async with registry_client(registry.target) as client:
+        built = await registered(client, tmp_path)
+        cases = [
+            (
+                registration(built, "w", contract_version="sha256:" + "f" * 64),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "WORKER_IDENTITY_MISMATCH",
+                "contractVersion",
+            ),
+            (
+                registration(built, "w", artifact_digest="sha256:" + "e" * 64),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "WORKER_IDENTITY_MISMATCH",
+                "artifactDigest",
+            ),
+            (
+                registration(built, "w", artifact_id="other-artifact"),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "WORKER_IDENTITY_MISMATCH",
+                "artifactId",
+            ),
+            (
+                registration(built, "w", release_version="never-registered"),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "WORKER_IDENTITY_MISMATCH",
+                "releaseVersion",
+            ),
+            (
+                registration(built, "w", protocol="kafka"),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "WORKER_PROTOCOL_UNSUPPORTED",
+                None,
+            ),
+            (
+                registration(built, "w", protocol="rest", endpoint="not a url"),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "FIELD_INVALID",
+                "endpoint",
+            ),
+            (
+                registration(built, " "),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "FIELD_REQUIRED",
+                "workerId",
+            ),
+            (
+                registration(built, "w", protocol=""),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "FIELD_REQUIRED",
+                "protocol",
+            ),
+        ]
+        for request, code, reason, field in cases:
+            found = await expect_error(client.workers.RegisterWorker(request), code, reason)
+            if field is not None:
+                assert found.metadata["field"] == field, found
+        # Blank artifact identity is accepted (TPF compares only when both sides are set).
+        ok = await client.workers.RegisterWorker(
+            registration(built, "w", artifact_id="", artifact_digest="")
+        )
+        assert ok.worker.artifact_id == ""
+        listed = await client.workers.ListWorkers(
+            pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID)
+        )
+        assert [w.worker_id for w in listed.workers] == ["w"]

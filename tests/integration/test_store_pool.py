@@ -1,0 +1,95 @@
+"""open_pool and wait_for_database against a real server, including one that restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import psycopg_pool
+import pytest
+
+from tests.harness.ports import free_port
+from tests.harness.wait import wait_until
+from tpf_store import EmbeddedPostgres, open_pool, wait_for_database
+
+
+@pytest.fixture
+def embedded(embedded_data_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """A server of the test's own (not yet started), so that restarting it disturbs nobody."""
+    server = EmbeddedPostgres(embedded_data_dir, port=free_port(), fast=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_pool_connections_are_transactional(embedded: EmbeddedPostgres) -> None:
+    await asyncio.to_thread(embedded.start)
+    pool = await open_pool(embedded.url, min_size=1, max_size=2)
+    try:
+        async with pool.connection() as conn:
+            assert conn.autocommit is False
+            await conn.execute("CREATE TABLE t (x int)")
+            await conn.execute("INSERT INTO t VALUES (1)")
+            await conn.rollback()
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT to_regclass('t') IS NULL")
+            assert await cursor.fetchone() == (True,)
+    finally:
+        await pool.close()
+
+
+async def test_pool_replaces_connections_broken_by_a_postgres_restart(
+    embedded: EmbeddedPostgres,
+) -> None:
+    await asyncio.to_thread(embedded.start)
+    pool = await open_pool(embedded.url, min_size=2, max_size=2)
+    try:
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT pg_backend_pid()")
+            old_backend = await cursor.fetchone()
+
+        await asyncio.to_thread(embedded.kill)
+        await asyncio.to_thread(embedded.start)
+
+        # Without the checkout check the pool would hand out a connection to the dead server.
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT pg_backend_pid()")
+            new_backend = await cursor.fetchone()
+        assert new_backend is not None
+        assert new_backend != old_backend
+    finally:
+        await pool.close()
+
+
+async def test_open_pool_gives_up_when_the_database_is_unreachable() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+
+    with pytest.raises(psycopg_pool.PoolTimeout):
+        await open_pool(url, open_timeout_s=0.5)
+
+
+async def test_wait_for_database_retries_until_the_server_comes_up(
+    embedded: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tpf_store.pool")
+    waiting = asyncio.create_task(wait_for_database(embedded.url, timeout_s=60))
+    await wait_until(
+        lambda: any("OperationalError" in record.getMessage() for record in caplog.records),
+        what="a refused attempt logged before the server starts",
+    )
+    assert not waiting.done()
+
+    await asyncio.to_thread(embedded.start)
+
+    await asyncio.wait_for(waiting, timeout=30)
+
+
+async def test_wait_for_database_raises_the_connection_error_at_the_deadline() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+
+    with pytest.raises(psycopg.OperationalError):
+        await wait_for_database(url, timeout_s=0.5)
