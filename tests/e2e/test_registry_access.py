@@ -9,10 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from tpf.registry.v1 import release_service_pb2 as rpb
-from tpf.registry.v1 import worker_service_pb2 as pb
 
-from tests.e2e.test_registry_releases import TENANT, registry, registry_env  # noqa: F401
 from tests.support.grpc_errors import expect_error
 from tests.support.registry_client import (
     ADMIN,
@@ -22,6 +19,8 @@ from tests.support.registry_client import (
     registry_client,
 )
 from tests.support.release_artifacts import PIPELINE_ID, build_release
+from tpf.registry.v1 import release_service_pb2 as rpb
+from tpf.registry.v1 import worker_service_pb2 as pb
 
 pytestmark = pytest.mark.e2e
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from tpf.registry.v1 import release_pb2
-from tpf.registry.v1 import release_service_pb2 as pb
 
 from tests.support.grpc_errors import expect_error
-from tests.support.registry_client import auth_env, registry_client
+from tests.support.registry_client import registry_client
 from tests.support.release_artifacts import (
     PIPELINE_ID,
     build_release,
@@ -21,26 +19,12 @@ from tests.support.release_artifacts import (
     tpf_contract,
     write_jar,
 )
+from tpf.registry.v1 import release_pb2
+from tpf.registry.v1 import release_service_pb2 as pb
 
 pytestmark = pytest.mark.e2e
 
 TENANT = "restaurant-demo"
-StartRegistry = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture
-def registry_env(database: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "TPF_DATABASE_URL": database,
-        "TPF_DATA_DIR": str(tmp_path / "registry-data"),
-        "TPF_LOG_LEVEL": "INFO",
-        **auth_env(),
-    }
-
-
-@pytest.fixture
-def registry(start_service: Any, registry_env: dict[str, str]) -> Any:
-    return start_service("tpf_registry", registry_env)
 
 
 def register_request(path: Path, pipeline: str = PIPELINE_ID) -> pb.RegisterReleaseRequest:
@@ -180,7 +164,7 @@ async def test_bad_registrations_name_the_problem_and_store_nothing(
     good = built.descriptor
 
     def variant(**artifact: Any) -> dict[str, Any]:
-        doc = json.loads(json.dumps(good))
+        doc: dict[str, Any] = json.loads(json.dumps(good))
         doc["artifacts"][0].update(artifact)
         return doc
 
@@ -209,9 +193,7 @@ async def test_bad_registrations_name_the_problem_and_store_nothing(
         ),
         (
             register_request(
-                _descriptor_file(
-                    tmp_path, variant(uri=str(not_zip), digest=sha256_digest(not_zip))
-                )
+                _descriptor_file(tmp_path, variant(uri=str(not_zip), digest=sha256_digest(not_zip)))
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
             "CONTRACT_MISSING",
@@ -329,8 +311,11 @@ async def test_s3_artifacts_register_into_an_s3_store(
     }
     session = get_session()
     async with session.create_client(
-        "s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=moto_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     ) as s3:
         for bucket in ("source-bucket", "tpf-artifacts"):
             await s3.create_bucket(Bucket=bucket)
@@ -407,7 +392,9 @@ async def test_activation_pins_one_release_and_keeps_history(registry: Any, tmp_
         async def activate(version: str, reason: str = "") -> pb.ActivateReleaseResponse:
             result: pb.ActivateReleaseResponse = await client.releases.ActivateRelease(
                 pb.ActivateReleaseRequest(
-                    tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version=version,
+                    tenant_id=TENANT,
+                    pipeline_id=PIPELINE_ID,
+                    release_version=version,
                     reason=reason,
                 )
             )
@@ -443,15 +430,15 @@ async def test_activation_pins_one_release_and_keeps_history(registry: Any, tmp_
         ]
         rest = await client.releases.ListActivations(
             pb.ListActivationsRequest(
-                tenant_id=TENANT, pipeline_id=PIPELINE_ID, page_size=2,
+                tenant_id=TENANT,
+                pipeline_id=PIPELINE_ID,
+                page_size=2,
                 page_token=history.next_page_token,
             )
         )
         assert [a.release_version for a in rest.activations] == ["v1"]
         assert rest.next_page_token == ""
-        await expect_error(
-            activate("v404"), grpc.StatusCode.NOT_FOUND, "RELEASE_NOT_FOUND"
-        )
+        await expect_error(activate("v404"), grpc.StatusCode.NOT_FOUND, "RELEASE_NOT_FOUND")
         await expect_error(
             client.releases.ListActivations(
                 pb.ListActivationsRequest(
@@ -463,17 +450,17 @@ async def test_activation_pins_one_release_and_keeps_history(registry: Any, tmp_
         )
 
 
-async def test_activation_refuses_a_tampered_stored_artifact(
-    registry: Any, tmp_path: Path
-) -> None:
+async def test_activation_refuses_a_tampered_stored_artifact(registry: Any, tmp_path: Path) -> None:
     built = build_release(tmp_path)
     async with registry_client(registry.target) as client:
         response = await client.releases.RegisterRelease(register_request(built.descriptor_path))
-        Path(response.release.primary_artifact_uri.removeprefix("file://")).write_bytes(b"x")
+        stored = Path(response.release.primary_artifact_uri.removeprefix("file://"))
+        await asyncio.to_thread(stored.write_bytes, b"x")
         await expect_error(
             client.releases.ActivateRelease(
                 pb.ActivateReleaseRequest(
-                    tenant_id=TENANT, pipeline_id=PIPELINE_ID,
+                    tenant_id=TENANT,
+                    pipeline_id=PIPELINE_ID,
                     release_version=built.release_version,
                 )
             ),
@@ -490,7 +477,9 @@ async def test_list_releases_pages_oldest_first(registry: Any, tmp_path: Path) -
             doc["releaseVersion"] = f"v{n}"
             await client.releases.RegisterRelease(
                 pb.RegisterReleaseRequest(
-                    tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_descriptor_json=json.dumps(doc)
+                    tenant_id=TENANT,
+                    pipeline_id=PIPELINE_ID,
+                    release_descriptor_json=json.dumps(doc),
                 )
             )
         seen: list[str] = []

@@ -7,14 +7,14 @@ from typing import Any
 
 import grpc
 import pytest
-from tpf.registry.v1 import release_service_pb2 as rpb
-from tpf.registry.v1 import worker_pb2
-from tpf.registry.v1 import worker_service_pb2 as pb
 
-from tests.e2e.test_registry_releases import TENANT, registry, registry_env  # noqa: F401
+from tests.e2e.test_registry_releases import TENANT
 from tests.support.grpc_errors import expect_error
 from tests.support.registry_client import RegistryClient, registry_client
 from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
+from tpf.registry.v1 import release_service_pb2 as rpb
+from tpf.registry.v1 import worker_pb2
+from tpf.registry.v1 import worker_service_pb2 as pb
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,9 @@ async def registered(client: RegistryClient, tmp_path: Path) -> BuiltRelease:
     built = build_release(tmp_path)
     await client.releases.RegisterRelease(
         rpb.RegisterReleaseRequest(
-            tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_descriptor_path=str(built.descriptor_path)
+            tenant_id=TENANT,
+            pipeline_id=PIPELINE_ID,
+            release_descriptor_path=str(built.descriptor_path),
         )
     )
     return built
@@ -76,11 +78,15 @@ async def test_register_heartbeat_drain_list_resolve_deregister(
         assert {w.worker_id for w in resolved.workers} == {"restaurant-local-worker", "grpc-worker"}
 
         drained = await client.workers.DrainWorker(
-            pb.DrainWorkerRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker")
+            pb.DrainWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
         )
         assert drained.worker.state == worker_pb2.WORKER_STATE_DRAINING
         again = await client.workers.DrainWorker(
-            pb.DrainWorkerRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker")
+            pb.DrainWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
         )
         assert again.worker.draining_since_epoch_ms == drained.worker.draining_since_epoch_ms
         still_draining = await client.workers.HeartbeatWorker(
@@ -128,9 +134,7 @@ async def test_register_heartbeat_drain_list_resolve_deregister(
         assert [w.worker_id for w in rest.workers] == ["restaurant-local-worker"]
         assert rest.next_page_token == ""
         filtered = await client.workers.ListWorkers(
-            pb.ListWorkersRequest(
-                tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version="nope"
-            )
+            pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version="nope")
         )
         assert list(filtered.workers) == []
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
@@ -27,11 +27,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace import StatusCode as SpanStatusCode
-from tpf_errors import ErrorKind, NotFound, TpfError
 
 from tests.harness.ports import free_port
 from tests.harness.wait import wait_until
 from tpf_config import ROLE_ADMIN, ROLE_WORKER, CommonSettings, ConfigError
+from tpf_errors import ErrorKind, NotFound, TpfError
 from tpf_rpc import client_channel, current_principal, error_info_of, serve
 
 SERVICE = "tpf.test.v1.ProbeService"

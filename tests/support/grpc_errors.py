@@ -25,7 +25,7 @@ def error_of(error: grpc.aio.AioRpcError) -> CallError:
     infos = []
     for key, value in error.trailing_metadata() or ():
         if key == _DETAILS_KEY:
-            status = status_pb2.Status.FromString(value)  # type: ignore[arg-type]
+            status = status_pb2.Status.FromString(value)
             for detail in status.details:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):
@@ -41,9 +41,7 @@ def error_of(error: grpc.aio.AioRpcError) -> CallError:
     )
 
 
-async def expect_error(
-    call: Awaitable[Any], code: grpc.StatusCode, reason: str
-) -> CallError:
+async def expect_error(call: Awaitable[Any], code: grpc.StatusCode, reason: str) -> CallError:
     """Await `call`, which must fail with `code` and ErrorInfo `reason`."""
     try:
         result = await call

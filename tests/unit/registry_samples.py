@@ -20,7 +20,9 @@ def sample_release() -> Release:
                 "pipelineId": contract.pipeline_id,
                 "contractVersion": contract.contract_version,
                 "releaseVersion": contract.contract_version,
-                "artifacts": [{"artifactId": "a", "kind": "jar", "uri": "/a.jar", "digest": digest}],
+                "artifacts": [
+                    {"artifactId": "a", "kind": "jar", "uri": "/a.jar", "digest": digest}
+                ],
             }
         )
     )

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from tpf_errors import InvalidArgument
 
 from tests.support.release_artifacts import tpf_contract
+from tpf_errors import InvalidArgument
 from tpf_registry.domain.contract import PipelineContract, parse_contract
 
 

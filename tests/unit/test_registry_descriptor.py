@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from tpf_errors import InvalidArgument
 
+from tpf_errors import InvalidArgument
 from tpf_registry.domain.descriptor import ArtifactKind, parse_descriptor
 
 DIGEST = "sha256:" + "a" * 64

@@ -6,9 +6,8 @@ import re
 from dataclasses import replace
 from importlib import resources
 
-from tpf.registry.v1 import release_pb2, worker_pb2
-
 from tests.unit.registry_samples import sample_release
+from tpf.registry.v1 import release_pb2, worker_pb2
 from tpf_registry.domain.release import (
     ReleasePolicy,
     ReleaseStatus,
@@ -43,9 +42,7 @@ def test_primary_artifact_is_the_last_with_a_contract_else_the_first() -> None:
 
 
 def _sql_check_values(column: str) -> set[str]:
-    sql = (
-        resources.files("tpf_registry") / "migrations" / "0001_registry.sql"
-    ).read_text()
+    sql = (resources.files("tpf_registry") / "migrations" / "0001_registry.sql").read_text()
     match = re.search(rf"{column}\s+text\s+NOT NULL CHECK \({column} IN \(([^)]*)\)\)", sql)
     assert match, column
     return {v.strip().strip("'") for v in match.group(1).split(",")}
@@ -56,7 +53,7 @@ def test_release_status_agrees_in_python_proto_and_sql() -> None:
     assert set(RELEASE_STATUS_TO_PROTO) == set(ReleaseStatus)
     proto_names = {
         n.removeprefix("RELEASE_STATUS_")
-        for n in release_pb2.ReleaseStatus.keys()
+        for n in release_pb2.ReleaseStatus.DESCRIPTOR.values_by_name
         if not n.endswith("UNSPECIFIED")
     }
     assert proto_names == {s.value for s in ReleaseStatus}
@@ -66,7 +63,9 @@ def test_worker_protocols_and_states_agree() -> None:
     assert {p.value for p in WorkerProtocol} == _sql_check_values("protocol")
     proto_states = {
         n.removeprefix("WORKER_STATE_")
-        for n in worker_pb2.WorkerState.keys()
+        for n in worker_pb2.WorkerState.DESCRIPTOR.values_by_name
         if not n.endswith("UNSPECIFIED")
     }
-    assert proto_states == {s.value for s in WorkerState} == {s.value for s in WORKER_STATE_TO_PROTO}
+    assert (
+        proto_states == {s.value for s in WorkerState} == {s.value for s in WORKER_STATE_TO_PROTO}
+    )

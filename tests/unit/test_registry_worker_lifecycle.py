@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tpf_errors import FailedPrecondition, InvalidArgument
 
+from tpf_errors import FailedPrecondition, InvalidArgument
 from tpf_registry.domain.worker import (
     LifecycleWindows,
     Worker,

@@ -1,9 +1,9 @@
 """Principal role and tenant checks, and how the auth interceptor finds the principal."""
 
 import pytest
-from tpf_errors import ErrorKind, PermissionDenied, TpfError
 
 from tpf_config import TokenGrant
+from tpf_errors import ErrorKind, PermissionDenied, TpfError
 from tpf_rpc.auth import (
     ROLE_ADMIN,
     ROLE_CONTROL_PLANE,

@@ -4,8 +4,10 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from tpf.common.v1 import error_reason_pb2
 from tpf_errors import (
     Aborted,
     AlreadyExists,
@@ -21,8 +23,6 @@ from tpf_errors import (
     field_invalid,
     field_required,
 )
-
-from tpf.common.v1 import error_reason_pb2
 from tpf_rpc.errors import KIND_TO_CODE, internal_error, is_known_reason, to_status
 
 GRPC_DETAILS_KEY = "grpc-status-details-bin"

@@ -4,8 +4,8 @@ import base64
 import json
 
 import pytest
-from tpf_errors import InvalidArgument
 
+from tpf_errors import InvalidArgument
 from tpf_rpc.validation import (
     decode_page_token,
     encode_page_token,

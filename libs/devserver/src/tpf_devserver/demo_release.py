@@ -23,9 +23,7 @@ _DTO = "org.pipelineframework.restaurantapproval.common.dto."
 _SERVICE = "org.pipelineframework.restaurantapproval.service.pipeline."
 
 
-def _step(
-    index: int, name: str, service: str, kind: str, types: tuple[str, str]
-) -> dict[str, Any]:
+def _step(index: int, name: str, service: str, kind: str, types: tuple[str, str]) -> dict[str, Any]:
     runtime = _SERVICE + (f"{service}AwaitClientStep" if kind == "await" else f"{service}Service")
     client = _SERVICE + (
         f"{service}AwaitClientStep" if kind == "await" else f"{service}RestClientStep"

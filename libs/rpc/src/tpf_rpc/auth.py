@@ -9,9 +9,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from tpf_errors import PermissionDenied
-
 from tpf_config import ALL_TENANTS, ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER, TokenGrant
+from tpf_errors import PermissionDenied
 
 __all__ = [
     "ALL_TENANTS",

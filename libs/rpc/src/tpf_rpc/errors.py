@@ -7,13 +7,11 @@ the machine-readable reason, the service's domain (`tpf.<service>`) and the meta
 from types import MappingProxyType
 
 import grpc
-
-# googleapis-common-protos ships .pyi stubs but no py.typed marker, so mypy will not read them.
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from tpf_errors import ErrorKind, TpfError
 
 from tpf.common.v1 import error_reason_pb2
+from tpf_errors import ErrorKind, TpfError
 
 REASON_PREFIX = "ERROR_REASON_"
 

@@ -19,9 +19,9 @@ from typing import Any
 import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
-from tpf_errors import ErrorKind, TpfError, Unauthenticated
 
 from tpf_config import TokenGrant
+from tpf_errors import ErrorKind, TpfError, Unauthenticated
 from tpf_rpc._handlers import ServicerContext, wrap_method_handler
 from tpf_rpc.auth import Principal, principal_scope
 from tpf_rpc.errors import KIND_TO_CODE, internal_error, to_status

@@ -7,21 +7,21 @@ import logging
 import sys
 
 from tpf_config import ConfigError, load_settings
-from tpf_store import migrate, open_pool
-from tpf_store.embedded import embedded_default_database
-from tpf_telemetry import configure_logging
-
 from tpf_registry.server import SERVICE_FULL_NAMES, build_registrar
 from tpf_registry.settings import RegistrySettings
 from tpf_rpc.server import serve
+from tpf_store import migrate, open_pool
+from tpf_store.embedded import embedded_default_database
+from tpf_telemetry import configure_logging
 
 log = logging.getLogger("tpf_registry")
 
 
 async def run(settings: RegistrySettings) -> None:
     embedded = None
-    url = settings.database_url
-    if url is None:
+    if settings.database_url is not None:
+        url = settings.database_url
+    else:
         # The embedded default: a private Postgres under the data directory.
         embedded, url = await asyncio.to_thread(embedded_default_database, settings.data_dir)
         log.info("using embedded Postgres", extra={"data_dir": str(settings.data_dir)})

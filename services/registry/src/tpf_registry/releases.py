@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tpf_errors import AlreadyExists, InvalidArgument, NotFound
-
 from tpf_registry.artifacts.contract_reader import read_embedded_contract
 from tpf_registry.artifacts.staging import ArtifactFetcher, StagedArtifact, discard
 from tpf_registry.artifacts.store import ArtifactStore
@@ -37,7 +36,7 @@ class RegistrationRequest:
     descriptor_path: str = ""
     descriptor_json: str = ""
     uploads: dict[str, bytes] = field(default_factory=dict)
-    policy: ReleasePolicy = ReleasePolicy()
+    policy: ReleasePolicy = field(default_factory=ReleasePolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +94,7 @@ class ReleaseRegistry:
                     staged.append(item.staged)
                 fetched.append(item)
             stored = [await self._store_copy(item) for item in fetched]
-            release, contract_raw = self._build_release(
-                request, descriptor, fetched, tuple(stored)
-            )
+            release, contract_raw = self._build_release(request, descriptor, fetched, tuple(stored))
             outcome = await self._store.insert(release, actor=actor, contract_raw=contract_raw)
         finally:
             await asyncio.to_thread(discard, staged)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import grpc
-from tpf.registry.v1 import release_service_pb2, release_service_pb2_grpc
-from tpf.registry.v1 import worker_service_pb2, worker_service_pb2_grpc
-from tpf_store import Pool
 
+from tpf.registry.v1 import (
+    release_service_pb2,
+    release_service_pb2_grpc,
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+)
 from tpf_registry.artifacts.s3 import S3Config
 from tpf_registry.artifacts.staging import ArtifactFetcher
 from tpf_registry.artifacts.store import artifact_store_for
@@ -20,6 +23,7 @@ from tpf_registry.servicers.worker import WorkerServicer
 from tpf_registry.settings import RegistrySettings
 from tpf_registry.store.postgres import PostgresReleaseStore, PostgresWorkerStore
 from tpf_registry.workers import WorkerRegistry
+from tpf_store import Pool
 
 SERVICE_FULL_NAMES = (
     release_service_pb2.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
@@ -34,12 +38,16 @@ def build_registrar(
     clock = clock or SystemClock()
     s3 = S3Config(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
     release_store = PostgresReleaseStore(pool)
+    fetcher = ArtifactFetcher(staging_dir=settings.data_dir / "staging", s3=s3)
+    # Staging files are only ever in use during a RegisterRelease call: any found at start
+    # belong to registrations a crash interrupted (their transaction never committed).
+    fetcher.discard_leftovers()
     releases = ReleaseRegistry(
         store=release_store,
         artifact_store=artifact_store_for(
             settings.artifact_store, data_dir=settings.data_dir, s3=s3
         ),
-        fetcher=ArtifactFetcher(staging_dir=settings.data_dir / "staging", s3=s3),
+        fetcher=fetcher,
         clock=clock,
     )
     workers = WorkerRegistry(
@@ -56,9 +64,7 @@ def build_registrar(
         release_service_pb2_grpc.add_ReleaseServiceServicer_to_server(
             ReleaseServicer(releases), server
         )
-        worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(
-            WorkerServicer(workers), server
-        )
+        worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(workers), server)
 
     return register
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from tpf_errors import FailedPrecondition, NotFound
-
 from tpf_registry.domain.clock import Clock
 from tpf_registry.domain.worker import (
     LifecycleWindows,
@@ -92,7 +91,9 @@ class WorkerRegistry:
             raise _worker_not_found(worker_id)
         return worker
 
-    async def drain(self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str) -> Worker:
+    async def drain(
+        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str
+    ) -> Worker:
         worker = await self._workers.drain(
             tenant_id, pipeline_id, worker_id, actor=actor, now_ms=self.now_ms()
         )

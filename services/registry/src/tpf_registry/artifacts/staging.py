@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
-from tpf_errors import FailedPrecondition, InvalidArgument, Unavailable
 
+from tpf_errors import FailedPrecondition, InvalidArgument, Unavailable
 from tpf_registry.artifacts.s3 import S3Config, S3Location
 
 UPLOAD_SCHEME = "upload:"
@@ -75,6 +75,15 @@ class ArtifactFetcher:
     def __init__(self, *, staging_dir: Path, s3: S3Config) -> None:
         self._staging_dir = staging_dir
         self._s3 = s3
+
+    def discard_leftovers(self) -> int:
+        """Remove staging files of registrations a crash interrupted; returns how many."""
+        if not self._staging_dir.is_dir():
+            return 0
+        leftovers = list(self._staging_dir.glob("stage-*"))
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
 
     def new_staging_file(self) -> Path:
         self._staging_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpf_errors import InvalidArgument
-
 from tpf_registry.domain.json_shape import (
     ShapeError,
     expect_object,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +60,7 @@ class RetryPolicy:
 class ReleasePolicy:
     """How executions of a release are retried and dispatched (our extension to TPF)."""
 
-    default_retry: RetryPolicy = RetryPolicy()
+    default_retry: RetryPolicy = field(default_factory=RetryPolicy)
     step_retry: tuple[tuple[str, RetryPolicy], ...] = ()
     dispatch_mode: DispatchMode = DispatchMode.STEP
 

@@ -7,7 +7,6 @@ from enum import StrEnum
 from urllib.parse import urlparse
 
 from tpf_errors import FailedPrecondition, InvalidArgument
-
 from tpf_registry.domain.release import Release
 
 LOCAL_ENDPOINT = "in-process"

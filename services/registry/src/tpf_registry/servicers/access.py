@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tpf_rpc.auth import ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER, Principal, current_principal
-
 from tpf_rpc.validation import required
 
 READ_ROLES = (ROLE_CONTROL_PLANE, ROLE_WORKER, ROLE_ADMIN)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from google.protobuf import duration_pb2, struct_pb2
+
 from tpf.registry.v1 import activation_pb2, contract_pb2, release_pb2, worker_pb2
 from tpf_errors import InvalidArgument
-
 from tpf_registry.domain.contract import PipelineContract
 from tpf_registry.domain.descriptor import ReleaseDescriptor
 from tpf_registry.domain.release import (
@@ -130,14 +130,10 @@ def policy_to_proto(policy: ReleasePolicy) -> release_pb2.ReleasePolicy:
 
 
 def _out_of_range(field: str, value: object, rule: str) -> InvalidArgument:
-    return InvalidArgument(
-        "FIELD_OUT_OF_RANGE", f"{field} {rule}", field=field, value=str(value)
-    )
+    return InvalidArgument("FIELD_OUT_OF_RANGE", f"{field} {rule}", field=field, value=str(value))
 
 
-def _duration_ms(
-    message: release_pb2.RetryPolicy, name: str, field: str
-) -> int | None:
+def _duration_ms(message: release_pb2.RetryPolicy, name: str, field: str) -> int | None:
     if not message.HasField(name):  # type: ignore[arg-type]  # names are literal fields below
         return None
     value: duration_pb2.Duration = getattr(message, name)

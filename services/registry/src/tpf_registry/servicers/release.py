@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
+
 from tpf.registry.v1 import release_service_pb2 as pb
 from tpf.registry.v1 import release_service_pb2_grpc
 from tpf_errors import InvalidArgument, ResourceExhausted
+from tpf_registry.releases import RegistrationRequest, ReleaseRegistry
+from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, authorize
+from tpf_registry.servicers.convert import activation_to_proto, policy_from_proto, release_to_proto
 from tpf_rpc.validation import (
     decode_page_token,
     encode_page_token,
@@ -14,12 +20,11 @@ from tpf_rpc.validation import (
     required,
 )
 
-from tpf_registry.releases import RegistrationRequest, ReleaseRegistry
-from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, authorize
-from tpf_registry.servicers.convert import activation_to_proto, policy_from_proto, release_to_proto
-
 MAX_UPLOAD_BYTES = 64 << 20
 MAX_REASON_CHARS = 512
+
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
@@ -27,7 +32,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         self._registry = registry
 
     async def RegisterRelease(
-        self, request: pb.RegisterReleaseRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RegisterReleaseRequest, context: Context
     ) -> pb.RegisterReleaseResponse:
         principal, tenant = authorize(request.tenant_id, ADMIN_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")
@@ -67,7 +72,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         )
 
     async def ActivateRelease(
-        self, request: pb.ActivateReleaseRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ActivateReleaseRequest, context: Context
     ) -> pb.ActivateReleaseResponse:
         principal, tenant = authorize(request.tenant_id, ADMIN_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")
@@ -88,7 +93,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         return response
 
     async def GetRelease(
-        self, request: pb.GetReleaseRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetReleaseRequest, context: Context
     ) -> pb.GetReleaseResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         release = await self._registry.get(
@@ -99,7 +104,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         return pb.GetReleaseResponse(release=release_to_proto(release))
 
     async def ListReleases(
-        self, request: pb.ListReleasesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListReleasesRequest, context: Context
     ) -> pb.ListReleasesResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")
@@ -119,7 +124,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         return response
 
     async def GetActiveRelease(
-        self, request: pb.GetActiveReleaseRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetActiveReleaseRequest, context: Context
     ) -> pb.GetActiveReleaseResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         release = await self._registry.get_active(
@@ -128,7 +133,7 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         return pb.GetActiveReleaseResponse(release=release_to_proto(release))
 
     async def ListActivations(
-        self, request: pb.ListActivationsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListActivationsRequest, context: Context
     ) -> pb.ListActivationsResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")

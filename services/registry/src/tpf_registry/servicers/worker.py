@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import grpc
-from tpf.registry.v1 import worker_service_pb2 as pb
-from tpf.registry.v1 import worker_service_pb2_grpc
-from tpf_rpc.validation import (
-    decode_page_token,
-    encode_page_token,
-    filters_hash,
-    page_size,
-    required,
-)
+from typing import Any
 
+import grpc
+
+from tpf.registry.v1 import worker_pb2, worker_service_pb2_grpc
+from tpf.registry.v1 import worker_service_pb2 as pb
 from tpf_registry.domain.worker import (
     Worker,
     WorkerRegistration,
@@ -22,19 +17,28 @@ from tpf_registry.domain.worker import (
 from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, WORKER_WRITE_ROLES, authorize
 from tpf_registry.servicers.convert import worker_to_proto
 from tpf_registry.workers import WorkerRegistry
+from tpf_rpc.validation import (
+    decode_page_token,
+    encode_page_token,
+    filters_hash,
+    page_size,
+    required,
+)
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
     def __init__(self, registry: WorkerRegistry) -> None:
         self._registry = registry
 
-    def _view(self, worker: Worker) -> pb.worker__pb2.Worker:
+    def _view(self, worker: Worker) -> worker_pb2.Worker:
         return worker_to_proto(
             worker, self._registry.state_of(worker, now_ms=self._registry.now_ms())
         )
 
     async def RegisterWorker(
-        self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RegisterWorkerRequest, context: Context
     ) -> pb.RegisterWorkerResponse:
         principal, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
         protocol = parse_protocol(required(request.protocol, "protocol"))
@@ -53,7 +57,7 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return pb.RegisterWorkerResponse(worker=self._view(worker))
 
     async def HeartbeatWorker(
-        self, request: pb.HeartbeatWorkerRequest, context: grpc.aio.ServicerContext
+        self, request: pb.HeartbeatWorkerRequest, context: Context
     ) -> pb.HeartbeatWorkerResponse:
         _, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
         worker = await self._registry.heartbeat(
@@ -64,7 +68,7 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return pb.HeartbeatWorkerResponse(worker=self._view(worker))
 
     async def DrainWorker(
-        self, request: pb.DrainWorkerRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DrainWorkerRequest, context: Context
     ) -> pb.DrainWorkerResponse:
         principal, tenant = authorize(request.tenant_id, ADMIN_ROLES)
         worker = await self._registry.drain(
@@ -76,7 +80,7 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return pb.DrainWorkerResponse(worker=self._view(worker))
 
     async def DeregisterWorker(
-        self, request: pb.DeregisterWorkerRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeregisterWorkerRequest, context: Context
     ) -> pb.DeregisterWorkerResponse:
         principal, tenant = authorize(request.tenant_id, WORKER_WRITE_ROLES)
         worker = await self._registry.deregister(
@@ -88,7 +92,7 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return pb.DeregisterWorkerResponse(worker=self._view(worker))
 
     async def ListWorkers(
-        self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListWorkersRequest, context: Context
     ) -> pb.ListWorkersResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")
@@ -120,7 +124,7 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return response
 
     async def ResolveWorkers(
-        self, request: pb.ResolveWorkersRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ResolveWorkersRequest, context: Context
     ) -> pb.ResolveWorkersResponse:
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         protocol = parse_protocol(request.protocol) if request.protocol.strip() else None

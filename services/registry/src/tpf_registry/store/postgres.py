@@ -65,8 +65,7 @@ FROM releases r
 """
 
 GET_RELEASE = (
-    SELECT_RELEASE
-    + "WHERE r.tenant_id = %s AND r.pipeline_id = %s AND r.release_version = %s"
+    SELECT_RELEASE + "WHERE r.tenant_id = %s AND r.pipeline_id = %s AND r.release_version = %s"
 )
 GET_ACTIVE_RELEASE = (
     SELECT_RELEASE + "WHERE r.tenant_id = %s AND r.pipeline_id = %s AND r.status = 'ACTIVE'"
@@ -483,9 +482,7 @@ class PostgresWorkerStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 
-    async def upsert(
-        self, registration: WorkerRegistration, *, actor: str, now_ms: int
-    ) -> Worker:
+    async def upsert(self, registration: WorkerRegistration, *, actor: str, now_ms: int) -> Worker:
         async with (
             self._pool.connection() as conn,
             conn.transaction(),

@@ -64,9 +64,7 @@ class ReleaseStore(Protocol):
 class WorkerStore(Protocol):
     """Worker records; their state is derived from the stored times, never stored."""
 
-    async def upsert(
-        self, registration: WorkerRegistration, *, actor: str, now_ms: int
-    ) -> Worker:
+    async def upsert(self, registration: WorkerRegistration, *, actor: str, now_ms: int) -> Worker:
         """Create or replace the worker record (fresh heartbeat, not draining)."""
 
     async def heartbeat(

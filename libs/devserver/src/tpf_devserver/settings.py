@@ -1,0 +1,24 @@
+"""DevSettings: what `make dev` can be told through TPF_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# TPF's self-host demo uses this one value for the control-plane and admin tokens.
+DEMO_TOKEN = "restaurant-control-plane-admin-token"
+
+
+class DevSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TPF_")
+
+    data_dir: Path = Path(".tpf")
+    # An existing Postgres instead of the embedded one (the embedded one lives in data_dir).
+    database_url: str | None = Field(default=None, repr=False)
+    dev_token: str = Field(default=DEMO_TOKEN, repr=False)
+    dev_host: str = "127.0.0.1"
+    registry_port: int = 50052
+    dev_tenant: str = "restaurant-demo"
+    log_level: str = "INFO"
