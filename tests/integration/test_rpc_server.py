@@ -32,7 +32,10 @@ from tests.harness.ports import free_port
 from tests.harness.wait import wait_until
 from tpf_config import ROLE_ADMIN, ROLE_WORKER, CommonSettings, ConfigError
 from tpf_errors import ErrorKind, NotFound, TpfError
-from tpf_rpc import client_channel, current_principal, error_info_of, serve
+from tpf_rpc.auth import current_principal
+from tpf_rpc.channel import client_channel
+from tpf_rpc.errors import error_info_of
+from tpf_rpc.server import serve
 
 SERVICE = "tpf.test.v1.ProbeService"
 OTHER_SERVICE = "tpf.test.v1.OtherService"

@@ -21,12 +21,15 @@ def test_tpf_contract_parses_and_round_trips_through_the_record_shape() -> None:
     assert [s.authored_name for s in contract.steps][2] == "Await Restaurant Decision"
     assert contract.steps[2].is_await
     record = contract.to_record_json()
-    assert list(record)[-5:] == [
+    assert list(record)[-8:] == [
         "steps",
         "capabilities",
         "canonicalTypes",
         "canonicalCatalogFingerprint",
         "composition",
+        "importedDefinitions",
+        "capabilityImports",
+        "resumableSourceContinuations",
     ]
     assert PipelineContract.from_record_json(record) == contract
 
@@ -70,3 +73,17 @@ def test_schema_three_accepts_composition() -> None:
     doc["composition"] = {"rootDefinitionId": "root", "definitions": [{"id": "root"}]}
     contract = parse(doc)
     assert contract.composition_root_definition_id == "root"
+
+
+def test_keys_of_newer_tpf_builds_are_kept_verbatim() -> None:
+    doc = tpf_contract()
+    doc["schemaVersion"] = 3
+    doc["importedDefinitions"] = [{"qualifiedId": "blocks:payments", "version": "1.2.0"}]
+    doc["capabilityImports"] = [{"provider": "stripe", "operations": [{"id": "charge"}]}]
+    doc["steps"][1]["deferredCompletion"] = {"timeout": "PT5M", "transportType": "webhook"}
+    contract = parse(doc)
+    assert contract.imported_definitions[0]["qualifiedId"] == "blocks:payments"
+    assert contract.steps[1].deferred_completion == {"timeout": "PT5M", "transportType": "webhook"}
+    record = contract.to_record_json()
+    assert record["capabilityImports"] == doc["capabilityImports"]
+    assert PipelineContract.from_record_json(record) == contract

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tpf_devserver.demo_release import PIPELINE_ID, build_release
+from tpf_devserver.demo_release import PIPELINE_ID, BuiltRelease, build_release
 from tpf_devserver.settings import DevSettings
 from tpf_devserver.supervisor import ServiceFailed, ServiceSpec, Supervisor
 from tpf_store.embedded import EmbeddedPostgres, embedded_default_database
@@ -38,7 +38,7 @@ def _token_file(settings: DevSettings, data_dir: Path) -> Path:
     return path
 
 
-def _banner(settings: DevSettings, url: str, supervisor: Supervisor, descriptor: Path) -> str:
+def _banner(settings: DevSettings, url: str, supervisor: Supervisor, demo: BuiltRelease) -> str:
     registry = f"{settings.dev_host}:{settings.registry_port}"
     rows = "\n".join(
         f"  {s.spec.name:<10} grpc {s.spec.target:<21} log {s.log_path}" for s in supervisor.running
@@ -54,13 +54,11 @@ TPF suite is up (embedded default). Ctrl-C stops everything.
 Try it (copy-paste):
   export TPF_TOKEN={settings.dev_token} TPF_TENANT={tenant} TPF_PIPELINE={PIPELINE_ID}
   .venv/bin/python -m tpf_devserver.reflect {registry}          # grpcurl-style service list
-  .venv/bin/tpf releases register --descriptor {descriptor}
-  .venv/bin/tpf releases activate $(.venv/bin/tpf releases list --json | \\
-      .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)[-1]["releaseVersion"])')
+  .venv/bin/tpf releases register --descriptor {demo.descriptor_path}
+  .venv/bin/tpf releases activate {demo.release_version} --reason "first rollout"
   .venv/bin/tpf releases active
   .venv/bin/tpf workers register --worker-id restaurant-local-worker --protocol local \\
-      --release "$(.venv/bin/tpf releases active --json | \\
-      .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["releaseVersion"])')"
+      --release {demo.release_version}
   .venv/bin/tpf workers list
 """
 
@@ -102,7 +100,7 @@ def main() -> None:
             )
         )
         demo = build_release(data_dir / "demo")
-        print(_banner(settings, url, supervisor, demo.descriptor_path), flush=True)
+        print(_banner(settings, url, supervisor, demo), flush=True)
         while not stop.wait(0.5):
             exited = supervisor.first_exited()
             if exited is not None:

@@ -3,7 +3,10 @@
 TPF_WIRE §8.1: unknown keys rejected at every level, `schemaVersion` 1..3, `pipelineId`,
 `contractVersion` and `contractHash` required, a non-empty composition only with schema 3. We add
 one rule TPF's clients rely on anyway: every step has an `authoredName` (the demo copies it into
-the descriptor's `stepIds`).
+the descriptor's `stepIds`). Keys that TPF builds newer than the reference commit write
+(`importedDefinitions`, `capabilityImports`, `resumableSourceContinuations`, and a step's
+`deferredCompletion`) are accepted and kept verbatim, so such artifacts register unchanged; any
+other unknown key is still refused.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ _TOP_KEYS = frozenset(
         "canonicalCatalogFingerprint",
         "composition",
         "capabilities",
+        # Written by TPF builds newer than the reference commit; kept verbatim.
+        "importedDefinitions",
+        "capabilityImports",
+        "resumableSourceContinuations",
     }
 )
 _STEP_KEYS = frozenset(
@@ -56,6 +63,8 @@ _STEP_KEYS = frozenset(
         "runtimeClass",
         "clientClass",
         "awaitTransport",
+        # Written by TPF builds newer than the reference commit; kept verbatim.
+        "deferredCompletion",
     }
 )
 _CAPABILITY_KEYS = frozenset({"localTransitionExecution", "transitionWorkerProtocols"})
@@ -73,6 +82,7 @@ class ContractStep:
     runtime_class: str
     client_class: str
     await_transport: str
+    deferred_completion: dict[str, Any] | None = None
 
     @property
     def is_await(self) -> bool:
@@ -99,6 +109,9 @@ class PipelineContract:
     canonical_catalog_fingerprint: str = ""
     composition_root_definition_id: str = ""
     composition_definitions: tuple[dict[str, Any], ...] = ()
+    imported_definitions: tuple[dict[str, Any], ...] = ()
+    capability_imports: tuple[dict[str, Any], ...] = ()
+    resumable_source_continuations: tuple[dict[str, Any], ...] = ()
 
     def to_record_json(self) -> dict[str, Any]:
         """The contract as TPF returns it inside a release record, in Java record order."""
@@ -112,20 +125,7 @@ class PipelineContract:
             "module": self.module,
             "pluginHost": self.plugin_host,
             "runtimeLayout": self.runtime_layout,
-            "steps": [
-                {
-                    "index": s.index,
-                    "authoredName": s.authored_name,
-                    "kind": s.kind,
-                    "cardinality": s.cardinality,
-                    "inputTypeId": s.input_type_id,
-                    "outputTypeId": s.output_type_id,
-                    "runtimeClass": s.runtime_class,
-                    "clientClass": s.client_class,
-                    "awaitTransport": s.await_transport,
-                }
-                for s in self.steps
-            ],
+            "steps": [_step_record(s) for s in self.steps],
             "capabilities": {
                 "localTransitionExecution": self.local_transition_execution,
                 "transitionWorkerProtocols": list(self.transition_worker_protocols),
@@ -136,12 +136,41 @@ class PipelineContract:
                 "rootDefinitionId": self.composition_root_definition_id,
                 "definitions": list(self.composition_definitions),
             },
+            "importedDefinitions": list(self.imported_definitions),
+            "capabilityImports": list(self.capability_imports),
+            "resumableSourceContinuations": list(self.resumable_source_continuations),
         }
 
     @classmethod
     def from_record_json(cls, record: dict[str, Any]) -> PipelineContract:
         """Inverse of `to_record_json` (for rows read back from the store)."""
         return _parse(record)
+
+
+def _step_record(step: ContractStep) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "index": step.index,
+        "authoredName": step.authored_name,
+        "kind": step.kind,
+        "cardinality": step.cardinality,
+        "inputTypeId": step.input_type_id,
+        "outputTypeId": step.output_type_id,
+        "runtimeClass": step.runtime_class,
+        "clientClass": step.client_class,
+        "awaitTransport": step.await_transport,
+    }
+    if step.deferred_completion is not None:
+        record["deferredCompletion"] = step.deferred_completion
+    return record
+
+
+def _object_list(obj: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
+    value = obj.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ShapeError(f"{where}.{key} must be an array")
+    return tuple(dict(expect_object(item, f"{where}.{key}[{i}]")) for i, item in enumerate(value))
 
 
 def parse_contract(text: bytes, *, artifact_id: str) -> PipelineContract:
@@ -215,6 +244,11 @@ def _parse(raw: Any) -> PipelineContract:
         ),
         composition_root_definition_id=root,
         composition_definitions=definitions,
+        imported_definitions=_object_list(top, "importedDefinitions", "contract"),
+        capability_imports=_object_list(top, "capabilityImports", "contract"),
+        resumable_source_continuations=_object_list(
+            top, "resumableSourceContinuations", "contract"
+        ),
     )
 
 
@@ -237,4 +271,9 @@ def _parse_step(value: Any, position: int) -> ContractStep:
         runtime_class=optional_str(obj, "runtimeClass", where) or "",
         client_class=optional_str(obj, "clientClass", where) or "",
         await_transport=optional_str(obj, "awaitTransport", where) or "",
+        deferred_completion=(
+            dict(expect_object(obj["deferredCompletion"], f"{where}.deferredCompletion"))
+            if obj.get("deferredCompletion") is not None
+            else None
+        ),
     )

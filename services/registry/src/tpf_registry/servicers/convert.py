@@ -54,14 +54,17 @@ def descriptor_to_proto(descriptor: ReleaseDescriptor) -> release_pb2.ReleaseDes
     )
 
 
+def _struct(value: dict[str, object]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def _structs(values: tuple[dict[str, object], ...]) -> list[struct_pb2.Struct]:
+    return [_struct(value) for value in values]
+
+
 def contract_to_proto(contract: PipelineContract) -> contract_pb2.PipelineContract:
-    canonical_types = struct_pb2.Struct()
-    canonical_types.update(contract.canonical_types)
-    definitions = []
-    for definition in contract.composition_definitions:
-        item = struct_pb2.Struct()
-        item.update(definition)
-        definitions.append(item)
     return contract_pb2.PipelineContract(
         schema_version=contract.schema_version,
         pipeline_id=contract.pipeline_id,
@@ -83,6 +86,9 @@ def contract_to_proto(contract: PipelineContract) -> contract_pb2.PipelineContra
                 runtime_class=s.runtime_class,
                 client_class=s.client_class,
                 await_transport=s.await_transport,
+                deferred_completion=(
+                    _struct(s.deferred_completion) if s.deferred_completion is not None else None
+                ),
             )
             for s in contract.steps
         ],
@@ -90,12 +96,15 @@ def contract_to_proto(contract: PipelineContract) -> contract_pb2.PipelineContra
             local_transition_execution=contract.local_transition_execution,
             transition_worker_protocols=list(contract.transition_worker_protocols),
         ),
-        canonical_types=canonical_types,
+        canonical_types=_struct(contract.canonical_types),
         canonical_catalog_fingerprint=contract.canonical_catalog_fingerprint,
         composition=contract_pb2.ContractComposition(
             root_definition_id=contract.composition_root_definition_id,
-            definitions=definitions,
+            definitions=_structs(contract.composition_definitions),
         ),
+        imported_definitions=_structs(contract.imported_definitions),
+        capability_imports=_structs(contract.capability_imports),
+        resumable_source_continuations=_structs(contract.resumable_source_continuations),
     )
 
 
