@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import duration_pb2, struct_pb2
 
 from tpf.registry.v1 import activation_pb2, contract_pb2, release_pb2, worker_pb2
@@ -54,13 +56,13 @@ def descriptor_to_proto(descriptor: ReleaseDescriptor) -> release_pb2.ReleaseDes
     )
 
 
-def _struct(value: dict[str, object]) -> struct_pb2.Struct:
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(value)
     return message
 
 
-def _structs(values: tuple[dict[str, object], ...]) -> list[struct_pb2.Struct]:
+def _structs(values: tuple[dict[str, Any], ...]) -> list[struct_pb2.Struct]:
     return [_struct(value) for value in values]
 
 
