@@ -16,7 +16,8 @@ from tpf_registry.domain.worker import (
     WorkerRegistration,
     WorkerState,
 )
-from tpf_registry.store.postgres import PostgresReleaseStore, PostgresWorkerStore
+from tpf_registry.store.release_postgres import PostgresReleaseStore
+from tpf_registry.store.worker_postgres import PostgresWorkerStore
 from tpf_registry.workers import WorkerRegistry
 from tpf_store import Pool, open_pool
 

@@ -21,7 +21,8 @@ from tpf_registry.releases import ReleaseRegistry
 from tpf_registry.servicers.release import ReleaseServicer
 from tpf_registry.servicers.worker import WorkerServicer
 from tpf_registry.settings import RegistrySettings
-from tpf_registry.store.postgres import PostgresReleaseStore, PostgresWorkerStore
+from tpf_registry.store.release_postgres import PostgresReleaseStore
+from tpf_registry.store.worker_postgres import PostgresWorkerStore
 from tpf_registry.workers import WorkerRegistry
 from tpf_store import Pool
 

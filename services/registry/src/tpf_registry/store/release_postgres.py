@@ -1,4 +1,4 @@
-"""Postgres implementation of the registry stores. All of the registry's SQL lives here."""
+"""Postgres ReleaseStore: all SQL of `releases`, `release_artifacts` and `activations`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tpf_registry.domain.release import (
     ReleaseStatus,
     StoredArtifact,
 )
-from tpf_registry.domain.worker import Worker, WorkerProtocol, WorkerRegistration
+from tpf_registry.store.events import record_event
 from tpf_registry.store.protocol import RegisterOutcome
 
 INSERT_RELEASE = """
@@ -42,14 +42,6 @@ INSERT INTO release_artifacts (
     tenant_id, pipeline_id, release_version, position, artifact_id, kind, digest, source_uri,
     stored_uri, size_bytes, has_contract)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
-
-INSERT_EVENT = """
-INSERT INTO registry_events (
-    tenant_id, pipeline_id, resource_kind, resource_id, event, version, actor, detail,
-    occurred_at_ms)
-VALUES (%(tenant_id)s, %(pipeline_id)s, %(kind)s, %(resource_id)s, %(event)s, %(version)s,
-        %(actor)s, %(detail)s, %(now_ms)s)
 """
 
 SELECT_RELEASE = """
@@ -118,59 +110,6 @@ WHERE tenant_id = %s AND pipeline_id = %s AND sequence < %s
 ORDER BY sequence DESC LIMIT %s
 """
 
-UPSERT_WORKER = """
-INSERT INTO workers (
-    tenant_id, pipeline_id, worker_id, contract_version, release_version, protocol, endpoint,
-    artifact_id, artifact_digest, registered_at_ms, last_heartbeat_at_ms, draining_since_ms,
-    version)
-VALUES (%(tenant_id)s, %(pipeline_id)s, %(worker_id)s, %(contract_version)s,
-        %(release_version)s, %(protocol)s, %(endpoint)s, %(artifact_id)s, %(artifact_digest)s,
-        %(now_ms)s, %(now_ms)s, 0, 0)
-ON CONFLICT (tenant_id, pipeline_id, worker_id) DO UPDATE SET
-    contract_version = EXCLUDED.contract_version,
-    release_version = EXCLUDED.release_version,
-    protocol = EXCLUDED.protocol,
-    endpoint = EXCLUDED.endpoint,
-    artifact_id = EXCLUDED.artifact_id,
-    artifact_digest = EXCLUDED.artifact_digest,
-    registered_at_ms = EXCLUDED.registered_at_ms,
-    last_heartbeat_at_ms = EXCLUDED.last_heartbeat_at_ms,
-    draining_since_ms = 0,
-    version = workers.version + 1
-RETURNING *
-"""
-# Heartbeats refresh liveness only; they do not bump the record version (no state changes).
-HEARTBEAT_WORKER = """
-UPDATE workers SET last_heartbeat_at_ms = GREATEST(last_heartbeat_at_ms, %s)
-WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s
-RETURNING *
-"""
-GET_WORKER = "SELECT * FROM workers WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s"
-DRAIN_WORKER = """
-UPDATE workers SET draining_since_ms = %s, version = version + 1
-WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s AND draining_since_ms = 0
-RETURNING *
-"""
-DELETE_WORKER = """
-DELETE FROM workers WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s RETURNING *
-"""
-LIST_WORKERS = """
-SELECT * FROM workers
-WHERE tenant_id = %(tenant_id)s AND pipeline_id = %(pipeline_id)s
-  AND (%(contract_version)s = '' OR contract_version = %(contract_version)s)
-  AND (%(release_version)s = '' OR release_version = %(release_version)s)
-  AND worker_id > %(after)s
-ORDER BY worker_id LIMIT %(limit)s
-"""
-WORKERS_FOR_RELEASE = """
-SELECT * FROM workers
-WHERE tenant_id = %(tenant_id)s AND pipeline_id = %(pipeline_id)s
-  AND release_version = %(release_version)s AND draining_since_ms = 0
-  AND last_heartbeat_at_ms >= %(since_ms)s
-  AND (%(protocol)s = '' OR protocol = %(protocol)s)
-ORDER BY last_heartbeat_at_ms DESC, worker_id
-"""
-
 
 def _release_from_row(row: dict[str, Any]) -> Release:
     contract_json = row["contract"]
@@ -217,53 +156,6 @@ def _activation_from_row(row: dict[str, Any]) -> Activation:
         activated_by=row["activated_by"],
         reason=row["reason"],
         activated_at_epoch_ms=row["activated_at_ms"],
-    )
-
-
-def _worker_from_row(row: dict[str, Any]) -> Worker:
-    return Worker(
-        tenant_id=row["tenant_id"],
-        pipeline_id=row["pipeline_id"],
-        worker_id=row["worker_id"],
-        contract_version=row["contract_version"],
-        release_version=row["release_version"],
-        protocol=WorkerProtocol(row["protocol"]),
-        endpoint=row["endpoint"],
-        artifact_id=row["artifact_id"],
-        artifact_digest=row["artifact_digest"],
-        registered_at_epoch_ms=row["registered_at_ms"],
-        last_heartbeat_at_epoch_ms=row["last_heartbeat_at_ms"],
-        draining_since_epoch_ms=row["draining_since_ms"],
-        version=row["version"],
-    )
-
-
-async def _event(
-    conn: AsyncConnection[Any],
-    *,
-    tenant_id: str,
-    pipeline_id: str,
-    kind: str,
-    resource_id: str,
-    event: str,
-    version: int,
-    actor: str,
-    now_ms: int,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        INSERT_EVENT,
-        {
-            "tenant_id": tenant_id,
-            "pipeline_id": pipeline_id,
-            "kind": kind,
-            "resource_id": resource_id,
-            "event": event,
-            "version": version,
-            "actor": actor,
-            "detail": Jsonb(detail or {}),
-            "now_ms": now_ms,
-        },
     )
 
 
@@ -325,7 +217,7 @@ class PostgresReleaseStore:
                         for position, a in enumerate(release.artifacts)
                     ],
                 )
-            await _event(
+            await record_event(
                 conn,
                 tenant_id=release.tenant_id,
                 pipeline_id=release.pipeline_id,
@@ -410,7 +302,7 @@ class PostgresReleaseStore:
                     )
                 ).fetchone()
                 assert demoted is not None  # row locked above, so the version cannot move
-                await _event(
+                await record_event(
                     conn,
                     tenant_id=tenant_id,
                     pipeline_id=pipeline_id,
@@ -435,7 +327,7 @@ class PostgresReleaseStore:
                 )
             ).fetchone()
             assert promoted is not None
-            await _event(
+            await record_event(
                 conn,
                 tenant_id=tenant_id,
                 pipeline_id=pipeline_id,
@@ -474,188 +366,3 @@ class PostgresReleaseStore:
             await cur.execute(LIST_ACTIVATIONS, (tenant_id, pipeline_id, before, limit))
             rows = await cur.fetchall()
         return [_activation_from_row(row) for row in rows]
-
-
-class PostgresWorkerStore:
-    """WorkerStore on Postgres."""
-
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        self._pool = pool
-
-    async def upsert(self, registration: WorkerRegistration, *, actor: str, now_ms: int) -> Worker:
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(
-                UPSERT_WORKER,
-                {
-                    "tenant_id": registration.tenant_id,
-                    "pipeline_id": registration.pipeline_id,
-                    "worker_id": registration.worker_id,
-                    "contract_version": registration.contract_version,
-                    "release_version": registration.release_version,
-                    "protocol": registration.protocol.value,
-                    "endpoint": registration.endpoint,
-                    "artifact_id": registration.artifact_id,
-                    "artifact_digest": registration.artifact_digest,
-                    "now_ms": now_ms,
-                },
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            worker = _worker_from_row(row)
-            await _event(
-                conn,
-                tenant_id=worker.tenant_id,
-                pipeline_id=worker.pipeline_id,
-                kind="worker",
-                resource_id=worker.worker_id,
-                event="WORKER_REGISTERED",
-                version=worker.version,
-                actor=actor,
-                now_ms=now_ms,
-                detail={
-                    "releaseVersion": worker.release_version,
-                    "protocol": worker.protocol.value,
-                    "endpoint": worker.endpoint,
-                },
-            )
-            return worker
-
-    async def heartbeat(
-        self, tenant_id: str, pipeline_id: str, worker_id: str, *, now_ms: int, revived: bool
-    ) -> Worker | None:
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(HEARTBEAT_WORKER, (now_ms, tenant_id, pipeline_id, worker_id))
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            worker = _worker_from_row(row)
-            if revived:
-                await _event(
-                    conn,
-                    tenant_id=tenant_id,
-                    pipeline_id=pipeline_id,
-                    kind="worker",
-                    resource_id=worker_id,
-                    event="WORKER_REVIVED",
-                    version=worker.version,
-                    actor=worker_id,
-                    now_ms=now_ms,
-                )
-            return worker
-
-    async def get(self, tenant_id: str, pipeline_id: str, worker_id: str) -> Worker | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(GET_WORKER, (tenant_id, pipeline_id, worker_id))
-            row = await cur.fetchone()
-        return _worker_from_row(row) if row else None
-
-    async def drain(
-        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int
-    ) -> Worker | None:
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(DRAIN_WORKER, (now_ms, tenant_id, pipeline_id, worker_id))
-            row = await cur.fetchone()
-            if row is None:
-                # Unknown, or already draining: keep the original drain time (idempotent).
-                await cur.execute(GET_WORKER, (tenant_id, pipeline_id, worker_id))
-                existing = await cur.fetchone()
-                return _worker_from_row(existing) if existing else None
-            worker = _worker_from_row(row)
-            await _event(
-                conn,
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                kind="worker",
-                resource_id=worker_id,
-                event="WORKER_DRAINING",
-                version=worker.version,
-                actor=actor,
-                now_ms=now_ms,
-            )
-            return worker
-
-    async def delete(
-        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int
-    ) -> Worker | None:
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(DELETE_WORKER, (tenant_id, pipeline_id, worker_id))
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            worker = _worker_from_row(row)
-            await _event(
-                conn,
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                kind="worker",
-                resource_id=worker_id,
-                event="WORKER_DEREGISTERED",
-                version=worker.version + 1,
-                actor=actor,
-                now_ms=now_ms,
-            )
-            return worker
-
-    async def list_after(
-        self,
-        tenant_id: str,
-        pipeline_id: str,
-        *,
-        contract_version: str,
-        release_version: str,
-        after_worker_id: str,
-        limit: int,
-    ) -> list[Worker]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                LIST_WORKERS,
-                {
-                    "tenant_id": tenant_id,
-                    "pipeline_id": pipeline_id,
-                    "contract_version": contract_version,
-                    "release_version": release_version,
-                    "after": after_worker_id,
-                    "limit": limit,
-                },
-            )
-            rows = await cur.fetchall()
-        return [_worker_from_row(row) for row in rows]
-
-    async def for_release(
-        self,
-        tenant_id: str,
-        pipeline_id: str,
-        release_version: str,
-        *,
-        protocol: WorkerProtocol | None,
-        heartbeat_since_ms: int,
-    ) -> list[Worker]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                WORKERS_FOR_RELEASE,
-                {
-                    "tenant_id": tenant_id,
-                    "pipeline_id": pipeline_id,
-                    "release_version": release_version,
-                    "protocol": protocol.value if protocol else "",
-                    "since_ms": heartbeat_since_ms,
-                },
-            )
-            rows = await cur.fetchall()
-        return [_worker_from_row(row) for row in rows]
