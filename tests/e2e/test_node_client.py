@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc_tools
 import pytest
 
 from tests.harness.services import minimal_environment
@@ -33,8 +33,14 @@ _STAMP = "node_modules/.tpf-lock.sha256"
 _NPM_CI_TIMEOUT_S = 300
 _SCRIPT_TIMEOUT_S = 60
 _MIN_NODE_MAJOR = 18
-WKT_DIR = Path(grpc_tools.__file__).parent / "_proto"
 TENANT = "restaurant-demo"
+
+
+def _well_known_types_dir() -> Path:
+    """google/protobuf/*.proto as grpc_tools ships them (the ones `make setup` compiles with)."""
+    spec = importlib.util.find_spec("grpc_tools")
+    assert spec is not None and spec.origin is not None, "grpc_tools is not installed"
+    return Path(spec.origin).parent / "_proto"
 
 
 def _lock_hash() -> str:
@@ -76,7 +82,7 @@ class NodeClient:
         return subprocess.run(
             command,
             cwd=CLIENT_DIR,
-            env={**minimal_environment(), "TPF_PROTO_WKT_DIR": str(WKT_DIR)},
+            env={**minimal_environment(), "TPF_PROTO_WKT_DIR": str(_well_known_types_dir())},
             capture_output=True,
             text=True,
             timeout=_SCRIPT_TIMEOUT_S,

@@ -30,6 +30,9 @@ from tpf_telemetry import current_trace_id, log_context
 logger = logging.getLogger(__name__)
 
 MetadataPairs = Iterable[tuple[str, str | bytes]]
+# Maps an exception of a lower layer (a driver, a client library) to the TpfError a client
+# should see, or None when it does not know it. Keeps tpf_rpc free of those libraries.
+ErrorTranslator = Callable[[Exception], TpfError | None]
 _Continuation = Callable[
     [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
 ]
@@ -118,10 +121,11 @@ class ErrorInterceptor(_AroundInterceptor):
     stack. An AbortError means the handler already chose its status, so it passes through.
     """
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, *, translators: Sequence[ErrorTranslator] = ()) -> None:
         if not domain:
             raise ValueError("error domain must be set, e.g. 'tpf.registry'")
         self._domain = domain
+        self._translators = tuple(translators)
 
     @asynccontextmanager
     async def _around(
@@ -134,7 +138,13 @@ class ErrorInterceptor(_AroundInterceptor):
         except TpfError as error:
             await context.abort_with_status(self._status_of(error, details.method))
         # This is the edge every unexpected exception reaches; it is reported, not swallowed.
-        except Exception:
+        except Exception as error:
+            translated = self._translate(error)
+            if translated is not None:
+                # A known infrastructure failure (e.g. the database is down): the client can
+                # retry, so it is a warning with the cause, not a stack trace per call.
+                logger.warning("%s failed: %s: %s", details.method, type(error).__name__, error)
+                await context.abort_with_status(self._status_of(translated, details.method))
             trace_id = current_trace_id()
             logger.exception(
                 "Unhandled error in %s; answered INTERNAL",
@@ -142,6 +152,13 @@ class ErrorInterceptor(_AroundInterceptor):
                 extra={"trace_id": trace_id},
             )
             await context.abort_with_status(self._internal_status(trace_id))
+
+    def _translate(self, error: Exception) -> TpfError | None:
+        for translator in self._translators:
+            translated = translator(error)
+            if translated is not None:
+                return translated
+        return None
 
     def _status_of(self, error: TpfError, method: str) -> grpc.Status:
         try:

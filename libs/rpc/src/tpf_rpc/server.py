@@ -18,7 +18,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tpf_config import CommonSettings, ConfigError, env_var_name
 from tpf_rpc.channel import client_channel
-from tpf_rpc.interceptors import AuthInterceptor, ErrorInterceptor, TracingInterceptor
+from tpf_rpc.interceptors import (
+    AuthInterceptor,
+    ErrorInterceptor,
+    ErrorTranslator,
+    TracingInterceptor,
+)
 from tpf_telemetry import configure_tracing
 
 __all__ = ["client_channel", "serve"]
@@ -40,6 +45,7 @@ async def serve(
     stop_event: asyncio.Event | None = None,
     tracer_provider: TracerProvider | None = None,
     server_options: Sequence[tuple[str, Any]] = (),
+    error_translators: Sequence[ErrorTranslator] = (),
 ) -> None:
     """Serve until SIGTERM, SIGINT or `stop_event` is set, then shut down gracefully.
 
@@ -47,7 +53,8 @@ async def serve(
     "tpf.registry.v1.RegistryService") get health SERVING and reflection. `domain` is the
     ErrorInfo domain ("tpf.registry"). `on_stop` runs after the server has stopped (close
     pools there); it runs even if startup fails. Without `tracer_provider`, one is built
-    from settings and shut down on exit. `server_options` are extra gRPC channel arguments
+    from settings and shut down on exit. `error_translators` map lower-layer exceptions (e.g.
+    a database driver's) to client errors. `server_options` are extra gRPC channel arguments
     (e.g. `("grpc.max_receive_message_length", n)`).
 
     Raises ConfigError before listening if no tokens are configured (and auth is enabled)
@@ -67,7 +74,7 @@ async def serve(
         server = grpc.aio.server(
             interceptors=[
                 TracingInterceptor(provider),
-                ErrorInterceptor(domain),
+                ErrorInterceptor(domain, translators=error_translators),
                 AuthInterceptor(grants, auth_disabled=settings.auth_disabled),
             ],
             # Without so_reuseport=0, Linux lets a second process bind the same port and

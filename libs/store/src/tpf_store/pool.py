@@ -33,6 +33,7 @@ async def open_pool(
     max_size: int = 10,
     name: str = "tpf",
     open_timeout_s: float = 30.0,
+    acquire_timeout_s: float = 10.0,
 ) -> Pool:
     """Open a pool and wait until `min_size` connections are established.
 
@@ -40,6 +41,8 @@ async def open_pool(
     `async with pool.connection() as conn, conn.transaction():`. Every connection is checked on
     checkout, so connections broken by a Postgres restart are replaced rather than handed out.
     Raises psycopg_pool.PoolTimeout if the database is not reachable within `open_timeout_s`.
+    A call waits at most `acquire_timeout_s` for a connection (PoolTimeout), so a caller learns
+    that the database is down in seconds rather than after psycopg's default of 30 s.
     """
     pool: Pool = AsyncConnectionPool(
         url,
@@ -48,6 +51,7 @@ async def open_pool(
         name=name,
         kwargs={"autocommit": False, "connect_timeout": _CONNECT_TIMEOUT_S},
         check=AsyncConnectionPool.check_connection,
+        timeout=acquire_timeout_s,
         open=False,
     )
     try:

@@ -12,6 +12,7 @@ from tpf_registry.settings import RegistrySettings
 from tpf_rpc.server import serve
 from tpf_store import migrate, open_pool
 from tpf_store.embedded import embedded_default_database
+from tpf_store.errors import database_unavailable
 from tpf_telemetry import configure_logging
 
 log = logging.getLogger("tpf_registry")
@@ -49,6 +50,7 @@ async def run(settings: RegistrySettings) -> None:
         register=build_registrar(settings, pool),
         service_full_names=SERVICE_FULL_NAMES,
         on_stop=on_stop,
+        error_translators=[database_unavailable],
         server_options=[
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
