@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -82,6 +83,30 @@ def _worker_from_row(row: dict[str, Any]) -> Worker:
     )
 
 
+async def _worker_event(
+    conn: AsyncConnection[Any],
+    version: int,
+    event: str,
+    worker: Worker,
+    *,
+    actor: str,
+    now_ms: int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await record_event(
+        conn,
+        tenant_id=worker.tenant_id,
+        pipeline_id=worker.pipeline_id,
+        kind="worker",
+        resource_id=worker.worker_id,
+        event=event,
+        version=version,
+        actor=actor,
+        now_ms=now_ms,
+        detail=detail,
+    )
+
+
 class PostgresWorkerStore:
     """WorkerStore on Postgres."""
 
@@ -112,14 +137,11 @@ class PostgresWorkerStore:
             row = await cur.fetchone()
             assert row is not None
             worker = _worker_from_row(row)
-            await record_event(
+            await _worker_event(
                 conn,
-                tenant_id=worker.tenant_id,
-                pipeline_id=worker.pipeline_id,
-                kind="worker",
-                resource_id=worker.worker_id,
-                event="WORKER_REGISTERED",
-                version=worker.version,
+                worker.version,
+                "WORKER_REGISTERED",
+                worker,
                 actor=actor,
                 now_ms=now_ms,
                 detail={
@@ -144,16 +166,8 @@ class PostgresWorkerStore:
                 return None
             worker = _worker_from_row(row)
             if revived:
-                await record_event(
-                    conn,
-                    tenant_id=tenant_id,
-                    pipeline_id=pipeline_id,
-                    kind="worker",
-                    resource_id=worker_id,
-                    event="WORKER_REVIVED",
-                    version=worker.version,
-                    actor=worker_id,
-                    now_ms=now_ms,
+                await _worker_event(
+                    conn, worker.version, "WORKER_REVIVED", worker, actor=worker_id, now_ms=now_ms
                 )
             return worker
 
@@ -179,16 +193,8 @@ class PostgresWorkerStore:
                 existing = await cur.fetchone()
                 return _worker_from_row(existing) if existing else None
             worker = _worker_from_row(row)
-            await record_event(
-                conn,
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                kind="worker",
-                resource_id=worker_id,
-                event="WORKER_DRAINING",
-                version=worker.version,
-                actor=actor,
-                now_ms=now_ms,
+            await _worker_event(
+                conn, worker.version, "WORKER_DRAINING", worker, actor=actor, now_ms=now_ms
             )
             return worker
 
@@ -205,16 +211,8 @@ class PostgresWorkerStore:
             if row is None:
                 return None
             worker = _worker_from_row(row)
-            await record_event(
-                conn,
-                tenant_id=tenant_id,
-                pipeline_id=pipeline_id,
-                kind="worker",
-                resource_id=worker_id,
-                event="WORKER_DEREGISTERED",
-                version=worker.version + 1,
-                actor=actor,
-                now_ms=now_ms,
+            await _worker_event(
+                conn, worker.version + 1, "WORKER_DEREGISTERED", worker, actor=actor, now_ms=now_ms
             )
             return worker
 
