@@ -13,7 +13,10 @@ pytest_plugins = [
 
 # (component, package holding migrations/), migrated in this order into the template database
 # that every `database` fixture copies. Append a service here when it gains migrations.
-MIGRATION_COMPONENTS: list[tuple[str, str]] = [("registry", "tpf_registry")]
+MIGRATION_COMPONENTS: list[tuple[str, str]] = [
+    ("registry", "tpf_registry"),
+    ("coordinator", "tpf_coordinator"),
+]
 
 
 @pytest.fixture(scope="session")

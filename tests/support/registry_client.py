@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
+from tpf_rpc.channel import client_channel
 
 TOKENS = [
     {"token": "admin-all-secret", "subject": "ops", "roles": ["admin"], "tenants": ["*"]},
@@ -45,35 +45,12 @@ class RegistryClient:
     channel: grpc.aio.Channel
 
 
-class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, token: str | None) -> None:
-        self._token = token
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        if self._token is not None:
-            metadata = list(client_call_details.metadata or [])
-            metadata.append(("authorization", f"Bearer {self._token}"))
-            client_call_details = grpc.aio.ClientCallDetails(
-                client_call_details.method,
-                client_call_details.timeout,
-                grpc.aio.Metadata(*metadata),
-                client_call_details.credentials,
-                client_call_details.wait_for_ready,
-            )
-        return await continuation(client_call_details, request)
-
-
 @asynccontextmanager
 async def registry_client(target: str, token: str | None = ADMIN) -> AsyncIterator[RegistryClient]:
-    options = [("grpc.max_send_message_length", 80 << 20)]
-    async with grpc.aio.insecure_channel(
-        target, interceptors=[_BearerToken(token)], options=options
-    ) as channel:
+    channel = client_channel(
+        target, token=token, options=[("grpc.max_send_message_length", 80 << 20)]
+    )
+    async with channel:
         yield RegistryClient(
             releases=release_service_pb2_grpc.ReleaseServiceStub(channel),
             workers=worker_service_pb2_grpc.WorkerServiceStub(channel),

@@ -10,6 +10,7 @@ from tpf_config._tokens import (
     ROLE_WORKER,
     TokenGrant,
     parse_token_grants,
+    resolve_secret_ref,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "env_var_name",
     "load_settings",
     "parse_token_grants",
+    "resolve_secret_ref",
 ]

@@ -87,22 +87,7 @@ def parse_token_grants(
 
 def _resolve_secret(spec: _TokenSpec, *, source: str, environ: Mapping[str, str]) -> str:
     where = f"{source}: the token of subject {spec.subject!r}"
-    if spec.token.startswith(_ENV_REF):
-        name = spec.token.removeprefix(_ENV_REF)
-        secret = environ.get(name, "").strip()
-        if not secret:
-            raise ConfigError(f"{where} refers to environment variable {name}; set it")
-        return secret
-    if spec.token.startswith(_FILE_REF):
-        path = Path(spec.token.removeprefix(_FILE_REF))
-        try:
-            secret = path.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(f"{where} refers to {path}, which cannot be read: {error}") from None
-        if not secret:
-            raise ConfigError(f"{where} refers to {path}, which is empty")
-        return secret
-    return spec.token
+    return resolve_secret_ref(spec.token, what=where, environ=environ)
 
 
 def _describe(error: ValidationError) -> str:
@@ -111,3 +96,26 @@ def _describe(error: ValidationError) -> str:
         f"{'.'.join(str(part) for part in issue['loc']) or 'value'}: {issue['msg']}"
         for issue in error.errors(include_input=False, include_url=False)
     )
+
+
+def resolve_secret_ref(value: str, *, what: str, environ: Mapping[str, str]) -> str:
+    """A secret given literally, as `env:NAME` or as `file:/path` (same rules as token grants).
+
+    Raises ConfigError naming `what` (e.g. the variable) when a reference cannot be resolved.
+    """
+    if value.startswith(_ENV_REF):
+        name = value.removeprefix(_ENV_REF)
+        secret = environ.get(name, "").strip()
+        if not secret:
+            raise ConfigError(f"{what} refers to environment variable {name}; set it")
+        return secret
+    if value.startswith(_FILE_REF):
+        path = Path(value.removeprefix(_FILE_REF))
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(f"{what} refers to {path}, which cannot be read: {error}") from None
+        if not secret:
+            raise ConfigError(f"{what} refers to {path}, which is empty")
+        return secret
+    return value

@@ -6,7 +6,7 @@ W3C trace context, so a trace spans services.
 """
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
 import grpc
@@ -35,6 +35,7 @@ def client_channel(
     *,
     token: str | None,
     credentials: grpc.ChannelCredentials | None = None,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.aio.Channel:
     """A channel to `target` ("host:port") with retries, bearer token and trace propagation.
 
@@ -43,19 +44,30 @@ def client_channel(
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(_SERVICE_CONFIG)),
+        *options,
     ]
-    interceptors = [_OutgoingMetadataInterceptor(token)]
+    interceptors = _outgoing_metadata_interceptors(token)
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
 
 
-class _OutgoingMetadataInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+def _outgoing_metadata_interceptors(token: str | None) -> list[Any]:
+    """One interceptor per call kind.
+
+    grpc.aio files each channel interceptor under the *first* interceptor kind it is an instance
+    of (an if/elif chain), so a single object implementing all four would only ever see unary
+    calls: server-streaming calls (WatchExecution) would go out without a token.
+    """
+    return [
+        _UnaryUnaryMetadata(token),
+        _UnaryStreamMetadata(token),
+        _StreamUnaryMetadata(token),
+        _StreamStreamMetadata(token),
+    ]
+
+
+class _OutgoingMetadataInterceptor:
     """Adds `authorization: Bearer <token>` and `traceparent` to every call.
 
     An interceptor rather than call credentials, because gRPC refuses call credentials on
@@ -112,3 +124,19 @@ class _OutgoingMetadataInterceptor(
         request_iterator: AsyncIterable[Any] | Iterable[Any],
     ) -> AsyncIterator[Any] | Any:
         return await continuation(self._details(client_call_details), request_iterator)
+
+
+class _UnaryUnaryMetadata(_OutgoingMetadataInterceptor, grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the metadata to unary-unary calls."""
+
+
+class _UnaryStreamMetadata(_OutgoingMetadataInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Adds the metadata to unary-stream calls."""
+
+
+class _StreamUnaryMetadata(_OutgoingMetadataInterceptor, grpc.aio.StreamUnaryClientInterceptor):
+    """Adds the metadata to stream-unary calls."""
+
+
+class _StreamStreamMetadata(_OutgoingMetadataInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    """Adds the metadata to stream-stream calls."""

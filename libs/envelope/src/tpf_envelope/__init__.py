@@ -1,0 +1,115 @@
+"""TPF payload envelopes (SerializedTransitionPayload): decode, encode, check, size limits.
+
+Shared by the coordinator (admits submissions, stores payloads), the REST gateway and the Python
+worker SDK. The wire rules are TPF_WIRE §2 (envelope, type ids, prefixes, timestamps), §3.1
+(submission shapes) and §9.1 (input snapshot).
+"""
+
+from tpf_envelope._admission import check_submission_input, input_snapshot, parse_input_shape
+from tpf_envelope._decode import MAX_SUPPORTED_DEPTH, decode, effective_prefixes
+from tpf_envelope._encode import encode
+from tpf_envelope._envelope import (
+    ENVELOPE_ENCODING,
+    TRANSITION_ENCODING,
+    Envelope,
+    envelope_json_text,
+    from_json_dict,
+    to_json_dict,
+)
+from tpf_envelope._json_text import JsonValue, compact_json_text
+from tpf_envelope._limits import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    check_payload_size,
+    payload_size_bytes,
+    should_offload,
+)
+from tpf_envelope._plain import PlainJson, plain, plain_json_text
+from tpf_envelope._type_ids import (
+    BIG_DECIMAL,
+    BIG_INTEGER,
+    BOOLEAN,
+    BYTE,
+    CHARACTER,
+    DEFAULT_ALLOWED_PREFIXES,
+    DOUBLE,
+    FLOAT,
+    GENERIC_TYPE_IDS,
+    INPUT_SNAPSHOT,
+    INSTANT,
+    INTEGER,
+    JDK_SCALAR_TYPE_IDS,
+    LIST,
+    LOCAL_DATE,
+    LOCAL_DATE_TIME,
+    LONG,
+    MAP,
+    NULL,
+    OFFSET_DATE_TIME,
+    PATH,
+    SET,
+    SHORT,
+    STRING,
+    UUID,
+    ZONED_DATE_TIME,
+)
+from tpf_envelope._values import ApplicationValue, Decoded, InputShape, InputSnapshot, Value
+
+__all__ = [
+    "BIG_DECIMAL",
+    "BIG_INTEGER",
+    "BOOLEAN",
+    "BYTE",
+    "CHARACTER",
+    "DEFAULT_ALLOWED_PREFIXES",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DEFAULT_OFFLOAD_THRESHOLD_BYTES",
+    "DOUBLE",
+    "ENVELOPE_ENCODING",
+    "FLOAT",
+    "GENERIC_TYPE_IDS",
+    "INPUT_SNAPSHOT",
+    "INSTANT",
+    "INTEGER",
+    "JDK_SCALAR_TYPE_IDS",
+    "LIST",
+    "LOCAL_DATE",
+    "LOCAL_DATE_TIME",
+    "LONG",
+    "MAP",
+    "MAX_SUPPORTED_DEPTH",
+    "NULL",
+    "OFFSET_DATE_TIME",
+    "PATH",
+    "SET",
+    "SHORT",
+    "STRING",
+    "TRANSITION_ENCODING",
+    "UUID",
+    "ZONED_DATE_TIME",
+    "ApplicationValue",
+    "Decoded",
+    "Envelope",
+    "InputShape",
+    "InputSnapshot",
+    "JsonValue",
+    "PlainJson",
+    "Value",
+    "check_payload_size",
+    "check_submission_input",
+    "compact_json_text",
+    "decode",
+    "effective_prefixes",
+    "encode",
+    "envelope_json_text",
+    "from_json_dict",
+    "input_snapshot",
+    "parse_input_shape",
+    "payload_size_bytes",
+    "plain",
+    "plain_json_text",
+    "should_offload",
+    "to_json_dict",
+]

@@ -1,0 +1,1 @@
+"""TPF coordinator service: durable executions on Postgres."""

@@ -1,0 +1,122 @@
+"""Wire the coordinator: stores, lease store, registry client, use cases, servicers, sweeper."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from tpf.coordinator.v1 import (
+    execution_service_pb2,
+    execution_service_pb2_grpc,
+    work_service_pb2,
+    work_service_pb2_grpc,
+)
+from tpf_config import resolve_secret_ref
+from tpf_coordinator.clock import system_now_ms
+from tpf_coordinator.executions import Executions
+from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.release_catalog import ReleaseCatalog
+from tpf_coordinator.servicers.execution import ExecutionServicer
+from tpf_coordinator.servicers.work import WorkServicer
+from tpf_coordinator.settings import CoordinatorSettings
+from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
+from tpf_coordinator.store.work_postgres import PostgresWorkStore
+from tpf_coordinator.sweeper import Sweeper
+from tpf_coordinator.work import WorkCoordinator
+from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseStore
+from tpf_rpc.channel import client_channel
+from tpf_store import Pool
+
+log = logging.getLogger(__name__)
+
+SERVICE_FULL_NAMES = (
+    execution_service_pb2.DESCRIPTOR.services_by_name["ExecutionService"].full_name,
+    work_service_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
+)
+
+
+class _MillisecondClock:
+    def now_ms(self) -> int:
+        return system_now_ms()
+
+
+def lease_store_for(settings: CoordinatorSettings, pool: Pool) -> LeaseStore:
+    clock = _MillisecondClock()
+    rows = RowLeaseStore(pool, clock=clock)
+    if not settings.redis_url:
+        log.info("no TPF_REDIS_URL: leases live in the Postgres rows only")
+        return rows
+    redis = RedisLeaseStore(settings.redis_url, clock=clock)
+    return FallbackLeaseStore(redis, rows, clock=clock, log=log)
+
+
+@dataclass
+class Coordinator:
+    """The running coordinator's parts, for `serve` and for shutdown."""
+
+    register: Callable[[grpc.aio.Server], None]
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]]
+
+
+def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: str) -> Coordinator:
+    registry_token = (
+        resolve_secret_ref(settings.registry_token, what="TPF_REGISTRY_TOKEN", environ=os.environ)
+        if settings.registry_token
+        else None
+    )
+    channel = client_channel(settings.registry_target, token=registry_token)
+    catalog = ReleaseCatalog(channel, ttl_s=settings.registry_cache_s)
+    notifications = Notifications(database_url)
+    leases = lease_store_for(settings, pool)
+    executions = Executions(
+        store=PostgresExecutionStore(pool),
+        catalog=catalog,
+        now_ms=system_now_ms,
+        idempotency_policy=settings.idempotency_policy,
+        allowed_prefixes=tuple(
+            p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
+        ),
+        max_payload_bytes=settings.max_payload_bytes,
+    )
+    work = WorkCoordinator(
+        store=PostgresWorkStore(pool),
+        catalog=catalog,
+        leases=leases,
+        notifications=notifications,
+        now_ms=system_now_ms,
+        default_lease_ms=settings.lease_ms,
+        max_lease_ms=settings.max_lease_ms,
+        max_wait_ms=settings.max_claim_wait_ms,
+        dlq_log_enabled=settings.dlq_log,
+    )
+    sweeper = Sweeper(
+        pool=pool,
+        leases=leases,
+        now_ms=system_now_ms,
+        interval_ms=settings.sweep_interval_ms,
+        limit=settings.sweep_limit,
+        max_lease_expiries=settings.max_lease_expiries,
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        execution_service_pb2_grpc.add_ExecutionServiceServicer_to_server(
+            ExecutionServicer(executions, notifications), server
+        )
+        work_service_pb2_grpc.add_WorkServiceServicer_to_server(WorkServicer(work), server)
+
+    async def start() -> None:
+        await notifications.start()
+        sweeper.start()
+
+    async def stop() -> None:
+        await sweeper.close()
+        await notifications.close()
+        await leases.close()
+        await channel.close()
+
+    return Coordinator(register=register, start=start, stop=stop)

@@ -1,0 +1,202 @@
+"""tpf.coordinator.v1.ExecutionService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from tpf.coordinator.v1 import execution_service_pb2 as pb
+from tpf.coordinator.v1 import execution_service_pb2_grpc
+from tpf_coordinator.executions import Executions, Submission
+from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
+from tpf_coordinator.servicers.convert import (
+    INPUT_SHAPES,
+    envelope_from_proto,
+    envelope_to_proto,
+    execution_to_proto,
+    history_to_proto,
+    status_from_proto,
+    status_view,
+)
+from tpf_coordinator.store.executions_postgres import ListFilter
+from tpf_errors import InvalidArgument
+from tpf_rpc.validation import (
+    decode_page_token,
+    encode_page_token,
+    filters_hash,
+    page_size,
+    required,
+)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+# A watch re-reads the row at least this often even without a notification.
+_WATCH_RECHECK_S = 5.0
+
+
+class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
+    def __init__(self, executions: Executions, notifications: Notifications) -> None:
+        self._executions = executions
+        self._notifications = notifications
+
+    async def SubmitExecution(
+        self, request: pb.SubmitExecutionRequest, context: Context
+    ) -> pb.SubmitExecutionResponse:
+        principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        pipeline = required(request.pipeline_id, "pipelineId")
+        shape = INPUT_SHAPES.get(request.input_shape)
+        if shape is None:
+            raise InvalidArgument(
+                "FIELD_REQUIRED", "inputShape is required (UNI, MULTI or RAW)", field="inputShape"
+            )
+        if not request.HasField("input_payload"):
+            raise InvalidArgument(
+                "FIELD_REQUIRED", "inputPayload is required", field="inputPayload"
+            )
+        submitted = await self._executions.submit(
+            Submission(
+                tenant_id=tenant,
+                pipeline_id=pipeline,
+                input_shape=shape,
+                payload=envelope_from_proto(request.input_payload),
+                idempotency_key=request.idempotency_key,
+                output_streaming=request.output_streaming,
+            ),
+            actor=principal.subject,
+        )
+        execution_id = submitted.record.execution_id
+        return pb.SubmitExecutionResponse(
+            execution_id=execution_id,
+            duplicate=submitted.duplicate,
+            # TPF points at its application API, literally (TPF_WIRE §3.1).
+            status_url=f"/pipeline/executions/{execution_id}",
+            submitted_at_epoch_ms=submitted.submitted_at_ms,
+        )
+
+    async def GetExecution(
+        self, request: pb.GetExecutionRequest, context: Context
+    ) -> pb.GetExecutionResponse:
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        record = await self._executions.get(tenant, required(request.execution_id, "executionId"))
+        return pb.GetExecutionResponse(
+            execution=execution_to_proto(record), status=status_view(record)
+        )
+
+    async def GetExecutionResult(
+        self, request: pb.GetExecutionResultRequest, context: Context
+    ) -> pb.GetExecutionResultResponse:
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        record, envelope = await self._executions.result(
+            tenant, required(request.execution_id, "executionId")
+        )
+        return pb.GetExecutionResultResponse(
+            status=status_view(record), result_payload=envelope_to_proto(envelope)
+        )
+
+    async def ListExecutions(
+        self, request: pb.ListExecutionsRequest, context: Context
+    ) -> pb.ListExecutionsResponse:
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        limit = page_size(request.page_size)
+        statuses = tuple(status_from_proto(value, "statuses") for value in request.statuses)
+        after_ms = (
+            request.created_after.ToMilliseconds() if request.HasField("created_after") else None
+        )
+        before_ms = (
+            request.created_before.ToMilliseconds() if request.HasField("created_before") else None
+        )
+        if after_ms is not None and before_ms is not None and after_ms >= before_ms:
+            raise InvalidArgument(
+                "FIELD_INVALID",
+                "createdAfter must be before createdBefore",
+                field="createdAfter",
+            )
+        filters = ListFilter(
+            pipeline_id=request.pipeline_id.strip(),
+            release_version=request.release_version.strip(),
+            statuses=statuses,
+            created_after_ms=after_ms,
+            created_before_ms=before_ms,
+            idempotency_key=request.idempotency_key.strip(),
+        )
+        scope = filters_hash(
+            tenant=tenant,
+            pipeline=filters.pipeline_id,
+            release=filters.release_version,
+            statuses=",".join(s.value for s in statuses),
+            after=str(after_ms),
+            before=str(before_ms),
+            key=filters.idempotency_key,
+        )
+        cursor: tuple[int, str] | None = None
+        if request.page_token:
+            decoded = decode_page_token(request.page_token, scope)
+            cursor = (int(decoded["createdAt"]), str(decoded["executionId"]))
+        records = await self._executions.list_executions(
+            tenant, filters, before=cursor, limit=limit + 1
+        )
+        response = pb.ListExecutionsResponse(
+            executions=[execution_to_proto(r) for r in records[:limit]]
+        )
+        if len(records) > limit:
+            last = records[limit - 1]
+            response.next_page_token = encode_page_token(
+                {"createdAt": last.created_at_ms, "executionId": last.execution_id}, scope
+            )
+        return response
+
+    async def WatchExecution(
+        self, request: pb.WatchExecutionRequest, context: Context
+    ) -> AsyncIterator[pb.WatchExecutionResponse]:
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        execution_id = required(request.execution_id, "executionId")
+        last_version = -1
+        with self._notifications.watch(tenant, execution_id) as watch:
+            while True:
+                record = await self._executions.get(tenant, execution_id)
+                if record.state.version != last_version:
+                    last_version = record.state.version
+                    yield pb.WatchExecutionResponse(execution=execution_to_proto(record))
+                if record.state.status.is_terminal:
+                    return
+                await watch.changed(_WATCH_RECHECK_S)
+
+    async def CancelExecution(
+        self, request: pb.CancelExecutionRequest, context: Context
+    ) -> pb.CancelExecutionResponse:
+        principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        record, previous, duplicate = await self._executions.cancel(
+            tenant,
+            required(request.execution_id, "executionId"),
+            reason=request.reason.strip()[:512],
+            actor=principal.subject,
+        )
+        from tpf_coordinator.servicers.convert import STATUS_TO_PROTO
+
+        return pb.CancelExecutionResponse(
+            execution=execution_to_proto(record),
+            previous_status=STATUS_TO_PROTO[previous],
+            duplicate=duplicate,
+        )
+
+    async def ListExecutionHistory(
+        self, request: pb.ListExecutionHistoryRequest, context: Context
+    ) -> pb.ListExecutionHistoryResponse:
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        execution_id = required(request.execution_id, "executionId")
+        limit = page_size(request.page_size)
+        scope = filters_hash(tenant=tenant, execution=execution_id)
+        after = 0
+        if request.page_token:
+            after = int(decode_page_token(request.page_token, scope)["after"])
+        entries = await self._executions.history(
+            tenant, execution_id, after_id=after, limit=limit + 1
+        )
+        response = pb.ListExecutionHistoryResponse(
+            history_entries=[history_to_proto(e) for e in entries[:limit]]
+        )
+        if len(entries) > limit:
+            response.next_page_token = encode_page_token({"after": entries[limit - 1].id}, scope)
+        return response

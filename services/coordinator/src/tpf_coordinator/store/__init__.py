@@ -1,0 +1,1 @@
+"""Persistence of executions, history, awaits and dead letters (all SQL lives here)."""

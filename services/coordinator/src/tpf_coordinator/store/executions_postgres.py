@@ -1,0 +1,252 @@
+"""Postgres store of executions: submission, reads, listing, history, single transitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent, Transition
+from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
+from tpf_coordinator.store.transitions_sql import (
+    INSERT_HISTORY,
+    NOTIFY_WORK,
+    RowIdentity,
+    write_transition,
+)
+from tpf_envelope import Envelope
+from tpf_store import Pool
+
+INSERT_EXECUTION = """
+INSERT INTO executions (
+    tenant_id, execution_id, pipeline_id, contract_version, release_version, status, step_index,
+    attempt, version, input_shape, result_shape, idempotency_key, input_fingerprint,
+    next_due_at_ms, payload_type_id, payload_encoding, payload, created_at_ms, updated_at_ms)
+VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
+        %(release_version)s, 'QUEUED', 0, 0, 0, %(input_shape)s, %(result_shape)s,
+        %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
+        %(payload_encoding)s, %(payload)s, %(now_ms)s, %(now_ms)s)
+ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
+RETURNING *
+"""
+GET_EXECUTION = "SELECT * FROM executions WHERE tenant_id = %s AND execution_id = %s"
+GET_EXECUTION_FOR_UPDATE = GET_EXECUTION + " FOR UPDATE"
+GET_BY_IDEMPOTENCY_KEY = """
+SELECT * FROM executions WHERE tenant_id = %s AND pipeline_id = %s AND idempotency_key = %s
+"""
+CANCEL_AWAIT_UNITS = """
+UPDATE await_units SET status = 'CANCELLED', version = version + 1, updated_at_ms = %s
+WHERE tenant_id = %s AND execution_id = %s AND status = 'WAITING_EXTERNAL'
+"""
+CANCEL_INTERACTIONS = """
+UPDATE interactions SET status = 'CANCELLED', version = version + 1, updated_at_ms = %s
+WHERE tenant_id = %s AND execution_id = %s AND status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')
+"""
+LIST_HISTORY = """
+SELECT * FROM execution_history
+WHERE tenant_id = %s AND execution_id = %s AND id > %s
+ORDER BY id LIMIT %s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewExecution:
+    tenant_id: str
+    execution_id: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    input_shape: str
+    result_shape: str
+    idempotency_key: str
+    input_fingerprint: str
+    payload: Envelope
+    now_ms: int
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    record: ExecutionRecord
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    pipeline_id: str = ""
+    release_version: str = ""
+    statuses: tuple[ExecutionStatus, ...] = ()
+    created_after_ms: int | None = None
+    created_before_ms: int | None = None
+    idempotency_key: str = ""
+
+
+def identity_of(record: ExecutionRecord) -> RowIdentity:
+    return RowIdentity(
+        record.tenant_id,
+        record.execution_id,
+        record.pipeline_id,
+        record.contract_version,
+        record.release_version,
+    )
+
+
+class PostgresExecutionStore:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def submit(self, new: NewExecution) -> SubmitOutcome:
+        """Insert a QUEUED execution with its SUBMITTED history row, or find the existing one."""
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(
+                INSERT_EXECUTION,
+                {
+                    "tenant_id": new.tenant_id,
+                    "execution_id": new.execution_id,
+                    "pipeline_id": new.pipeline_id,
+                    "contract_version": new.contract_version,
+                    "release_version": new.release_version,
+                    "input_shape": new.input_shape,
+                    "result_shape": new.result_shape,
+                    "idempotency_key": new.idempotency_key,
+                    "input_fingerprint": new.input_fingerprint,
+                    "payload_type_id": new.payload.payload_type_id,
+                    "payload_encoding": new.payload.payload_encoding,
+                    "payload": new.payload.payload,
+                    "now_ms": new.now_ms,
+                },
+            )
+            row = await cur.fetchone()
+            if row is None:
+                await cur.execute(
+                    GET_BY_IDEMPOTENCY_KEY,
+                    (new.tenant_id, new.pipeline_id, new.idempotency_key),
+                )
+                existing = await cur.fetchone()
+                assert existing is not None  # the conflicting row is visible once committed
+                return SubmitOutcome(ExecutionRecord.from_row(existing), created=False)
+            await cur.execute(
+                INSERT_HISTORY,
+                {
+                    "tenant_id": new.tenant_id,
+                    "execution_id": new.execution_id,
+                    "version": 0,
+                    "event": HistoryEvent.SUBMITTED.value,
+                    "from_status": None,
+                    "to_status": ExecutionStatus.QUEUED.value,
+                    "step_index": 0,
+                    "attempt": 0,
+                    "actor": new.actor,
+                    "reason": "",
+                    "error_code": None,
+                    "error_message": None,
+                    "retryable": None,
+                    "release_version": new.release_version,
+                    "occurred_at_ms": new.now_ms,
+                },
+            )
+            await cur.execute(NOTIFY_WORK)
+            return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
+
+    async def find_by_key(
+        self, tenant_id: str, pipeline_id: str, idempotency_key: str
+    ) -> ExecutionRecord | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(GET_BY_IDEMPOTENCY_KEY, (tenant_id, pipeline_id, idempotency_key))
+            row = await cur.fetchone()
+        return ExecutionRecord.from_row(row) if row else None
+
+    async def get(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(GET_EXECUTION, (tenant_id, execution_id))
+            row = await cur.fetchone()
+        return ExecutionRecord.from_row(row) if row else None
+
+    async def list_executions(
+        self,
+        tenant_id: str,
+        filters: ListFilter,
+        *,
+        before: tuple[int, str] | None,
+        limit: int,
+    ) -> list[ExecutionRecord]:
+        """Newest first; `before` is the (created_at_ms, execution_id) of the last row seen."""
+        clauses = [sql.SQL("tenant_id = {}").format(sql.Literal(tenant_id))]
+        if filters.pipeline_id:
+            clauses.append(sql.SQL("pipeline_id = {}").format(sql.Literal(filters.pipeline_id)))
+        if filters.release_version:
+            clauses.append(
+                sql.SQL("release_version = {}").format(sql.Literal(filters.release_version))
+            )
+        if filters.statuses:
+            clauses.append(
+                sql.SQL("status = ANY({})").format(
+                    sql.Literal([status.value for status in filters.statuses])
+                )
+            )
+        if filters.created_after_ms is not None:
+            clauses.append(
+                sql.SQL("created_at_ms >= {}").format(sql.Literal(filters.created_after_ms))
+            )
+        if filters.created_before_ms is not None:
+            clauses.append(
+                sql.SQL("created_at_ms < {}").format(sql.Literal(filters.created_before_ms))
+            )
+        if filters.idempotency_key:
+            clauses.append(
+                sql.SQL("idempotency_key = {}").format(sql.Literal(filters.idempotency_key))
+            )
+        if before is not None:
+            clauses.append(
+                sql.SQL("(created_at_ms, execution_id) < ({}, {})").format(
+                    sql.Literal(before[0]), sql.Literal(before[1])
+                )
+            )
+        query = sql.SQL(
+            "SELECT * FROM executions WHERE {} ORDER BY created_at_ms DESC, execution_id DESC "
+            "LIMIT {}"
+        ).format(sql.SQL(" AND ").join(clauses), sql.Literal(limit))
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query)
+            rows = await cur.fetchall()
+        return [ExecutionRecord.from_row(row) for row in rows]
+
+    async def history(
+        self, tenant_id: str, execution_id: str, *, after_id: int, limit: int
+    ) -> list[HistoryRecord]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LIST_HISTORY, (tenant_id, execution_id, after_id, limit))
+            rows = await cur.fetchall()
+        return [HistoryRecord.from_row(row) for row in rows]
+
+    async def lock(
+        self, conn: AsyncConnection[Any], tenant_id: str, execution_id: str
+    ) -> ExecutionRecord | None:
+        """Read the row FOR UPDATE inside the caller's transaction."""
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(GET_EXECUTION_FOR_UPDATE, (tenant_id, execution_id))
+            row = await cur.fetchone()
+        return ExecutionRecord.from_row(row) if row else None
+
+    def connection(self) -> Any:
+        return self._pool.connection()
+
+    async def write(
+        self, conn: AsyncConnection[Any], record: ExecutionRecord, transition: Transition
+    ) -> None:
+        await write_transition(conn, identity_of(record), transition)
+
+    @staticmethod
+    async def cancel_awaits(
+        conn: AsyncConnection[Any], record: ExecutionRecord, *, now_ms: int
+    ) -> None:
+        """Close the execution's open await unit and interactions (it was cancelled)."""
+        params = (now_ms, record.tenant_id, record.execution_id)
+        await conn.execute(CANCEL_AWAIT_UNITS, params)
+        await conn.execute(CANCEL_INTERACTIONS, params)

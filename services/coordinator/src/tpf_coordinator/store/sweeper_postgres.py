@@ -1,0 +1,76 @@
+"""SQL of the sweeper: expired leases and overdue awaits, in bounded batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from tpf_coordinator.store.records import ExecutionRecord
+
+# One sweeper at a time across replicas: the transaction that sweeps holds this lock.
+TRY_LEAD = "SELECT pg_try_advisory_xact_lock(hashtextextended('tpf-coordinator-sweeper', 0))"
+
+EXPIRED_LEASES = """
+SELECT * FROM executions
+WHERE status = 'RUNNING' AND lease_expires_at_ms <= %s
+ORDER BY lease_expires_at_ms
+LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
+
+OVERDUE_INTERACTIONS = """
+SELECT tenant_id, interaction_id, unit_id, execution_id FROM interactions
+WHERE status IN ('WAITING', 'DISPATCHING', 'DISPATCHED') AND deadline_ms <= %s
+ORDER BY deadline_ms
+LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
+TIME_OUT_INTERACTION = """
+UPDATE interactions SET status = 'TIMED_OUT', version = version + 1, updated_at_ms = %s
+WHERE tenant_id = %s AND interaction_id = %s AND status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')
+"""
+TIME_OUT_UNIT = """
+UPDATE await_units SET status = 'TIMED_OUT', version = version + 1, updated_at_ms = %s
+WHERE tenant_id = %s AND unit_id = %s AND status = 'WAITING_EXTERNAL'
+"""
+WAITING_ON_UNIT = """
+SELECT * FROM executions
+WHERE tenant_id = %s AND execution_id = %s AND status = 'WAITING_EXTERNAL' AND await_unit_id = %s
+FOR UPDATE
+"""
+
+
+async def try_lead(conn: AsyncConnection[Any]) -> bool:
+    row = await (await conn.execute(TRY_LEAD)).fetchone()
+    return bool(row and row[0])
+
+
+async def expired_leases(
+    conn: AsyncConnection[Any], *, now_ms: int, limit: int
+) -> list[ExecutionRecord]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(EXPIRED_LEASES, (now_ms, limit))
+        rows = await cur.fetchall()
+    return [ExecutionRecord.from_row(row) for row in rows]
+
+
+async def overdue_interactions(
+    conn: AsyncConnection[Any], *, now_ms: int, limit: int
+) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(OVERDUE_INTERACTIONS, (now_ms, limit))
+        return list(await cur.fetchall())
+
+
+async def time_out_interaction(
+    conn: AsyncConnection[Any], row: dict[str, Any], *, now_ms: int
+) -> ExecutionRecord | None:
+    """Mark the interaction and its unit TIMED_OUT; return the execution still waiting on it."""
+    await conn.execute(TIME_OUT_INTERACTION, (now_ms, row["tenant_id"], row["interaction_id"]))
+    await conn.execute(TIME_OUT_UNIT, (now_ms, row["tenant_id"], row["unit_id"]))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(WAITING_ON_UNIT, (row["tenant_id"], row["execution_id"], row["unit_id"]))
+        waiting = await cur.fetchone()
+    return ExecutionRecord.from_row(waiting) if waiting else None

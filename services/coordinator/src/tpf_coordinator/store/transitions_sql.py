@@ -1,0 +1,178 @@
+"""Writing one transition: the conditional row update, its history row, its dead letter.
+
+Every write to `executions` goes through `write_transition`: the UPDATE matches only if the row
+still holds the version the transition was computed from (the fencing token), bumps it, and the
+history row (unique per execution and version) is inserted in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from tpf_coordinator.domain.model import Transition
+from tpf_envelope import Envelope
+
+APPLY_TRANSITION = """
+UPDATE executions SET
+    status = %(status)s,
+    step_index = %(step_index)s,
+    attempt = %(attempt)s,
+    version = %(version)s,
+    next_due_at_ms = %(next_due_at_ms)s,
+    lease_owner = %(lease_owner)s,
+    lease_expires_at_ms = %(lease_expires_at_ms)s,
+    consecutive_lease_expiries = %(consecutive_lease_expiries)s,
+    error_code = %(error_code)s,
+    error_message = %(error_message)s,
+    terminal_reason = %(terminal_reason)s,
+    await_unit_id = %(await_unit_id)s,
+    updated_at_ms = %(updated_at_ms)s,
+    payload_type_id = CASE WHEN %(set_payload)s THEN %(payload_type_id)s ELSE payload_type_id END,
+    payload_encoding = CASE WHEN %(set_payload)s THEN %(payload_encoding)s
+                            ELSE payload_encoding END,
+    payload = CASE WHEN %(set_payload)s THEN %(payload)s ELSE payload END,
+    result = CASE WHEN %(set_result)s THEN %(result)s ELSE result END,
+    release_version = COALESCE(%(release_version)s, release_version)
+WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s
+  AND version = %(expected_version)s
+RETURNING version
+"""
+
+INSERT_HISTORY = """
+INSERT INTO execution_history (
+    tenant_id, execution_id, version, event, from_status, to_status, step_index, attempt, actor,
+    reason, error_code, error_message, retryable, release_version, occurred_at_ms)
+VALUES (%(tenant_id)s, %(execution_id)s, %(version)s, %(event)s, %(from_status)s,
+        %(to_status)s, %(step_index)s, %(attempt)s, %(actor)s, %(reason)s, %(error_code)s,
+        %(error_message)s, %(retryable)s, %(release_version)s, %(occurred_at_ms)s)
+"""
+
+INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters (
+    tenant_id, execution_id, execution_version, pipeline_id, contract_version, release_version,
+    step_index, attempt, transition_key, terminal_reason, error_code, error_message, retryable,
+    created_at_ms)
+VALUES (%(tenant_id)s, %(execution_id)s, %(execution_version)s, %(pipeline_id)s,
+        %(contract_version)s, %(release_version)s, %(step_index)s, %(attempt)s,
+        %(transition_key)s, %(terminal_reason)s, %(error_code)s, %(error_message)s,
+        %(retryable)s, %(created_at_ms)s)
+"""
+
+NOTIFY_WORK = "SELECT pg_notify('tpf_work', '')"
+NOTIFY_EXECUTION = "SELECT pg_notify('tpf_execution', %s)"
+
+
+@dataclass(frozen=True, slots=True)
+class RowIdentity:
+    """What a transition needs to know about the row besides its state."""
+
+    tenant_id: str
+    execution_id: str
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+
+
+class StaleVersion(Exception):
+    """The row's version moved since the transition was computed; nothing was written."""
+
+
+def history_params(row: RowIdentity, transition: Transition) -> dict[str, Any]:
+    failure = transition.failure
+    after = transition.after
+    return {
+        "tenant_id": row.tenant_id,
+        "execution_id": row.execution_id,
+        "version": after.version,
+        "event": transition.event.value,
+        "from_status": transition.before.status.value,
+        "to_status": after.status.value,
+        "step_index": after.step_index,
+        "attempt": after.attempt,
+        "actor": transition.actor,
+        "reason": transition.reason,
+        "error_code": failure.error_code if failure else None,
+        "error_message": failure.error_message if failure else None,
+        "retryable": failure.retryable if failure else None,
+        "release_version": row.release_version,
+        "occurred_at_ms": after.updated_at_ms,
+    }
+
+
+async def write_transition(
+    conn: AsyncConnection[Any],
+    row: RowIdentity,
+    transition: Transition,
+    *,
+    payload: Envelope | None = None,
+    set_payload: bool = False,
+    result: str | None = None,
+    release_version: str | None = None,
+) -> None:
+    """Apply `transition` to the row, conditional on its `before.version`; raise StaleVersion."""
+    after = transition.after
+    cursor = await conn.execute(
+        APPLY_TRANSITION,
+        {
+            "status": after.status.value,
+            "step_index": after.step_index,
+            "attempt": after.attempt,
+            "version": after.version,
+            "next_due_at_ms": after.next_due_at_ms,
+            "lease_owner": after.lease_owner,
+            "lease_expires_at_ms": after.lease_expires_at_ms,
+            "consecutive_lease_expiries": after.consecutive_lease_expiries,
+            "error_code": after.error_code,
+            "error_message": after.error_message,
+            "terminal_reason": after.terminal_reason,
+            "await_unit_id": after.await_unit_id,
+            "updated_at_ms": after.updated_at_ms,
+            "set_payload": set_payload,
+            "payload_type_id": payload.payload_type_id if payload else None,
+            "payload_encoding": payload.payload_encoding if payload else None,
+            "payload": payload.payload if payload else None,
+            "set_result": result is not None,
+            "result": result,
+            "release_version": release_version,
+            "tenant_id": row.tenant_id,
+            "execution_id": row.execution_id,
+            "expected_version": transition.before.version,
+        },
+    )
+    if await cursor.fetchone() is None:
+        raise StaleVersion(row.execution_id)
+    effective = row if release_version is None else _with_release(row, release_version)
+    await conn.execute(INSERT_HISTORY, history_params(effective, transition))
+    if transition.dead_letter_reason is not None:
+        failure = transition.failure
+        await conn.execute(
+            INSERT_DEAD_LETTER,
+            {
+                "tenant_id": row.tenant_id,
+                "execution_id": row.execution_id,
+                "execution_version": after.version,
+                "pipeline_id": row.pipeline_id,
+                "contract_version": row.contract_version,
+                "release_version": effective.release_version,
+                "step_index": after.step_index,
+                "attempt": after.attempt,
+                "transition_key": f"{row.execution_id}:{after.step_index}:{after.attempt}",
+                "terminal_reason": transition.dead_letter_reason.value,
+                "error_code": after.error_code or (failure.error_code if failure else ""),
+                "error_message": after.error_message or (failure.error_message if failure else ""),
+                "retryable": failure.retryable if failure else False,
+                "created_at_ms": after.updated_at_ms,
+            },
+        )
+    if after.status.is_runnable:
+        await conn.execute(NOTIFY_WORK)
+    await conn.execute(NOTIFY_EXECUTION, (f"{row.tenant_id}/{row.execution_id}",))
+
+
+def _with_release(row: RowIdentity, release_version: str) -> RowIdentity:
+    return RowIdentity(
+        row.tenant_id, row.execution_id, row.pipeline_id, row.contract_version, release_version
+    )

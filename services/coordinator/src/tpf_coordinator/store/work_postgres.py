@@ -1,0 +1,230 @@
+"""Postgres side of the dispatcher work protocol: batch claims, row locks, await records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
+from tpf_coordinator.store.records import ExecutionRecord
+from tpf_coordinator.store.transitions_sql import INSERT_HISTORY
+from tpf_store import Pool
+
+# The claim is the one transition computed in SQL rather than by `domain.transitions.apply`:
+# one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
+# (QUEUED, or WAIT_RETRY that is due), it bumps the version, sets the lease and clears the
+# previous attempt's error, and every
+# claimed row gets its CLAIMED history row in the same transaction. The partial index
+# `executions_runnable` makes the scan touch runnable rows only; SKIP LOCKED lets concurrent
+# claimants (dispatchers, coordinator replicas) take disjoint batches without waiting.
+CLAIM_RUNNABLE = """
+WITH picked AS (
+    SELECT tenant_id, execution_id, status AS from_status
+    FROM executions
+    WHERE status IN ('QUEUED', 'WAIT_RETRY') AND next_due_at_ms <= %(now_ms)s
+      AND (cardinality(%(tenants)s::text[]) = 0 OR tenant_id = ANY(%(tenants)s))
+      AND (cardinality(%(pipelines)s::text[]) = 0 OR pipeline_id = ANY(%(pipelines)s))
+      AND (cardinality(%(releases)s::text[]) = 0 OR release_version = ANY(%(releases)s))
+    ORDER BY next_due_at_ms
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE executions e
+SET status = 'RUNNING', version = e.version + 1, lease_owner = %(owner)s,
+    lease_expires_at_ms = %(now_ms)s + %(lease_ms)s, updated_at_ms = %(now_ms)s,
+    error_code = NULL, error_message = NULL
+FROM picked
+WHERE e.tenant_id = picked.tenant_id AND e.execution_id = picked.execution_id
+RETURNING e.*, picked.from_status
+"""
+
+LOCK_EXECUTIONS = """
+SELECT * FROM executions
+WHERE (tenant_id, execution_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+ORDER BY tenant_id, execution_id
+FOR UPDATE
+"""
+
+INSERT_AWAIT_UNIT = """
+INSERT INTO await_units (
+    tenant_id, unit_id, execution_id, step_id, step_index, cardinality, version, status,
+    primary_interaction_id, expected_item_count, completed_item_count, deadline_ms,
+    created_at_ms, updated_at_ms)
+VALUES (%(tenant_id)s, %(unit_id)s, %(execution_id)s, %(step_id)s, %(step_index)s,
+        %(cardinality)s, 0, 'WAITING_EXTERNAL', %(primary_interaction_id)s,
+        %(expected_item_count)s, 0, %(deadline_ms)s, %(now_ms)s, %(now_ms)s)
+ON CONFLICT (tenant_id, unit_id) DO UPDATE SET
+    status = 'WAITING_EXTERNAL', version = await_units.version + 1,
+    primary_interaction_id = EXCLUDED.primary_interaction_id,
+    deadline_ms = EXCLUDED.deadline_ms, updated_at_ms = EXCLUDED.updated_at_ms
+"""
+
+INSERT_INTERACTION = """
+INSERT INTO interactions (
+    tenant_id, interaction_id, unit_id, execution_id, step_id, step_index, output_type,
+    correlation_id, idempotency_key, causation_id, item_index, version, status, request_payload,
+    assignee, "group", transport_type, transport_metadata, deadline_ms, created_at_ms,
+    updated_at_ms)
+VALUES (%(tenant_id)s, %(interaction_id)s, %(unit_id)s, %(execution_id)s, %(step_id)s,
+        %(step_index)s, %(output_type)s, %(correlation_id)s, %(idempotency_key)s,
+        %(causation_id)s, %(item_index)s, 0, 'DISPATCHED', %(request_payload)s, %(assignee)s,
+        %(group)s, %(transport_type)s, %(transport_metadata)s, %(deadline_ms)s, %(now_ms)s,
+        %(now_ms)s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFilter:
+    tenant_ids: tuple[str, ...] = ()
+    pipeline_ids: tuple[str, ...] = ()
+    release_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewInteraction:
+    interaction_id: str
+    correlation_id: str
+    idempotency_key: str
+    causation_id: str
+    item_index: int | None
+    output_type: str
+    request_payload: Any
+    assignee: str | None
+    group: str | None
+    transport_type: str
+    transport_metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAwait:
+    unit_id: str
+    step_id: str
+    step_index: int
+    cardinality: str
+    deadline_ms: int
+    interactions: tuple[NewInteraction, ...]
+
+
+class PostgresWorkStore:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def claim(
+        self,
+        *,
+        owner: str,
+        limit: int,
+        lease_ms: int,
+        now_ms: int,
+        filters: ClaimFilter,
+    ) -> list[ExecutionRecord]:
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(
+                CLAIM_RUNNABLE,
+                {
+                    "now_ms": now_ms,
+                    "tenants": list(filters.tenant_ids),
+                    "pipelines": list(filters.pipeline_ids),
+                    "releases": list(filters.release_versions),
+                    "limit": limit,
+                    "owner": owner,
+                    "lease_ms": lease_ms,
+                },
+            )
+            rows = await cur.fetchall()
+            if rows:
+                await cur.executemany(
+                    INSERT_HISTORY,
+                    [
+                        {
+                            "tenant_id": row["tenant_id"],
+                            "execution_id": row["execution_id"],
+                            "version": row["version"],
+                            "event": HistoryEvent.CLAIMED.value,
+                            "from_status": row["from_status"],
+                            "to_status": ExecutionStatus.RUNNING.value,
+                            "step_index": row["step_index"],
+                            "attempt": row["attempt"],
+                            "actor": owner,
+                            "reason": "",
+                            "error_code": None,
+                            "error_message": None,
+                            "retryable": None,
+                            "release_version": row["release_version"],
+                            "occurred_at_ms": now_ms,
+                        }
+                        for row in rows
+                    ],
+                )
+        return [ExecutionRecord.from_row(row) for row in rows]
+
+    def connection(self) -> Any:
+        return self._pool.connection()
+
+    @staticmethod
+    async def lock_many(
+        conn: AsyncConnection[Any], keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ExecutionRecord]:
+        """Lock the rows (in a fixed order, so concurrent batches cannot deadlock)."""
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                LOCK_EXECUTIONS, ([tenant for tenant, _ in keys], [eid for _, eid in keys])
+            )
+            rows = await cur.fetchall()
+        return {
+            (row["tenant_id"], row["execution_id"]): ExecutionRecord.from_row(row) for row in rows
+        }
+
+    @staticmethod
+    async def insert_await(
+        conn: AsyncConnection[Any], record: ExecutionRecord, new: NewAwait, *, now_ms: int
+    ) -> None:
+        primary = new.interactions[0].interaction_id if new.interactions else ""
+        await conn.execute(
+            INSERT_AWAIT_UNIT,
+            {
+                "tenant_id": record.tenant_id,
+                "unit_id": new.unit_id,
+                "execution_id": record.execution_id,
+                "step_id": new.step_id,
+                "step_index": new.step_index,
+                "cardinality": new.cardinality,
+                "primary_interaction_id": primary,
+                "expected_item_count": max(1, len(new.interactions)),
+                "deadline_ms": new.deadline_ms,
+                "now_ms": now_ms,
+            },
+        )
+        for interaction in new.interactions:
+            await conn.execute(
+                INSERT_INTERACTION,
+                {
+                    "tenant_id": record.tenant_id,
+                    "interaction_id": interaction.interaction_id,
+                    "unit_id": new.unit_id,
+                    "execution_id": record.execution_id,
+                    "step_id": new.step_id,
+                    "step_index": new.step_index,
+                    "output_type": interaction.output_type,
+                    "correlation_id": interaction.correlation_id,
+                    "idempotency_key": interaction.idempotency_key,
+                    "causation_id": interaction.causation_id,
+                    "item_index": interaction.item_index,
+                    "request_payload": Jsonb(interaction.request_payload),
+                    "assignee": interaction.assignee,
+                    "group": interaction.group,
+                    "transport_type": interaction.transport_type,
+                    "transport_metadata": Jsonb(interaction.transport_metadata),
+                    "deadline_ms": new.deadline_ms,
+                    "now_ms": now_ms,
+                },
+            )

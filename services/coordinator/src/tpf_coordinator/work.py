@@ -1,0 +1,427 @@
+"""The dispatcher work protocol: claim (long-poll, batch), renew leases, complete (batch).
+
+Fencing: a work item's token is the version its claim wrote. Every completion is applied only if
+the row still holds that version (and is RUNNING); otherwise the item is rejected with
+STALE_FENCING_TOKEN and nothing changes. All completions of one CompleteWork call commit in one
+transaction (a group commit), each item in its own savepoint so one bad item cannot sink the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tpf_coordinator.domain.failures import dlq_log_line, truncate_message
+from tpf_coordinator.domain.model import ExecutionStatus, StepFailure, Transition
+from tpf_coordinator.domain.transitions import (
+    AwaitRequested,
+    PipelineCompleted,
+    StepCompleted,
+    StepFailed,
+    apply,
+)
+from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo, StepInfo
+from tpf_coordinator.store.executions_postgres import identity_of
+from tpf_coordinator.store.records import ExecutionRecord, encode_result
+from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
+from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, PostgresWorkStore
+from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope
+from tpf_errors import TpfError
+from tpf_lease import Lease, LeaseHolder, LeaseKey, LeaseStore, LeaseStoreUnavailable, RenewResult
+
+log = logging.getLogger(__name__)
+dlq_log = logging.getLogger("tpf_coordinator.dlq")
+
+NON_RETRYABLE_CODE = "NonRetryableException"
+WORKER_FAILURE_CODE = "TransitionWorkerFailureException"
+# Runnable rows that become due (retry backoff) are not notified; long polls re-check this often.
+_RECHECK_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed execution with the release step it must run."""
+
+    record: ExecutionRecord
+    release: ReleaseInfo
+    step: StepInfo
+    stop_before_step_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepDone:
+    next_step_index: int
+    outputs: tuple[Envelope, ...]
+    continue_claim: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDone:
+    outputs: tuple[Envelope, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitAsked:
+    await_step_index: int
+    new_await: NewAwait
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    failure_class: str
+    message: str
+    retryable: bool
+    permanent_input_error: bool
+    error_code: str | None
+
+
+Outcome = StepDone | PipelineDone | AwaitAsked | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    tenant_id: str
+    execution_id: str
+    fencing_token: int
+    worker_id: str
+    outcome: Outcome
+
+
+@dataclass
+class CompletionResult:
+    tenant_id: str
+    execution_id: str
+    accepted: bool
+    error: TpfError | None = None
+    record: ExecutionRecord | None = None
+    next_work: Claimed | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+
+def failure_of(outcome: Failed) -> StepFailure:
+    """TPF's mapping of a failed worker result to errorCode/errorMessage (TPF_WIRE §9.7)."""
+    if outcome.error_code:
+        return StepFailure(
+            outcome.error_code,
+            truncate_message(outcome.message, 512),
+            outcome.retryable,
+            outcome.permanent_input_error,
+        )
+    if not outcome.retryable:
+        message = outcome.message or outcome.failure_class
+        return StepFailure(
+            NON_RETRYABLE_CODE, truncate_message(message, 512), False, outcome.permanent_input_error
+        )
+    message = (
+        f"{outcome.failure_class}: {outcome.message}" if outcome.message else outcome.failure_class
+    )
+    return StepFailure(
+        WORKER_FAILURE_CODE, truncate_message(message, 512), True, outcome.permanent_input_error
+    )
+
+
+def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
+    """One output is the next step's input as is; several become a MULTI input snapshot."""
+    if len(outputs) == 1:
+        return outputs[0]
+    items = [
+        {
+            "payloadTypeId": e.payload_type_id,
+            "payloadEncoding": e.payload_encoding,
+            "payload": e.payload,
+        }
+        for e in outputs
+    ]
+    text = json.dumps(
+        {"shape": "MULTI", "payload": None, "items": items},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return Envelope(INPUT_SNAPSHOT, TRANSITION_ENCODING, text)
+
+
+def _stale(completion: Completion, record: ExecutionRecord | None) -> TpfError:
+    from tpf_errors import Aborted, NotFound
+
+    if record is None:
+        return NotFound(
+            "EXECUTION_NOT_FOUND",
+            f"Execution {completion.execution_id} does not exist for this tenant",
+            executionId=completion.execution_id,
+        )
+    return Aborted(
+        "STALE_FENCING_TOKEN",
+        f"Execution {completion.execution_id} moved on (version {record.state.version}, "
+        f"{record.state.status.value}); drop this work item",
+        executionId=completion.execution_id,
+        expectedVersion=completion.fencing_token,
+        currentVersion=record.state.version,
+    )
+
+
+class WorkCoordinator:
+    def __init__(
+        self,
+        *,
+        store: PostgresWorkStore,
+        catalog: ReleaseCatalog,
+        leases: LeaseStore,
+        notifications: Notifications,
+        now_ms: Callable[[], int],
+        default_lease_ms: int,
+        max_lease_ms: int,
+        max_wait_ms: int,
+        dlq_log_enabled: bool = True,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._leases = leases
+        self._notifications = notifications
+        self._now_ms = now_ms
+        self._default_lease_ms = default_lease_ms
+        self._max_lease_ms = max_lease_ms
+        self._max_wait_ms = max_wait_ms
+        self._dlq_log_enabled = dlq_log_enabled
+        self._rand = rand
+
+    def lease_ms(self, requested_ms: int) -> int:
+        return (
+            self._default_lease_ms if requested_ms <= 0 else min(requested_ms, self._max_lease_ms)
+        )
+
+    async def claim(
+        self,
+        *,
+        dispatcher_id: str,
+        max_items: int,
+        wait_ms: int,
+        lease_ms: int,
+        filters: ClaimFilter,
+    ) -> list[Claimed]:
+        deadline = time.monotonic() + min(wait_ms, self._max_wait_ms) / 1000
+        while True:
+            records = await self._store.claim(
+                owner=dispatcher_id,
+                limit=max_items,
+                lease_ms=lease_ms,
+                now_ms=self._now_ms(),
+                filters=filters,
+            )
+            if records:
+                await self._record_leases(records)
+                return [await self._claimed(record) for record in records]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            await self._notifications.wait_for_work(min(remaining, _RECHECK_S))
+
+    async def _record_leases(self, records: Sequence[ExecutionRecord]) -> None:
+        leases = [
+            Lease(
+                LeaseKey(r.tenant_id, r.execution_id),
+                r.state.lease_owner,
+                r.state.version,
+                r.state.lease_expires_at_ms,
+            )
+            for r in records
+        ]
+        try:
+            await self._leases.acquire(leases)
+        except LeaseStoreUnavailable:
+            # The row already holds the lease; Redis only speeds up recovery (DESIGN §4).
+            log.debug("lease store unavailable at claim; row leases only")
+
+    async def _claimed(self, record: ExecutionRecord) -> Claimed:
+        release = await self._catalog.get(
+            record.tenant_id, record.pipeline_id, record.release_version
+        )
+        step = release.step(record.state.step_index)
+        if step is None:
+            raise RuntimeError(
+                f"execution {record.execution_id} is at step {record.state.step_index}, "
+                f"beyond release {release.release_version}'s {len(release.steps)} steps"
+            )
+        stop_before = -1 if release.segment_dispatch else record.state.step_index + 1
+        return Claimed(record, release, step, stop_before)
+
+    async def renew(
+        self, *, dispatcher_id: str, leases: Sequence[tuple[str, str, int]], lease_ms: int
+    ) -> list[RenewResult]:
+        expires_at = self._now_ms() + lease_ms
+        return await self._leases.renew(
+            [
+                Lease(LeaseKey(tenant, execution), dispatcher_id, token, expires_at)
+                for tenant, execution, token in leases
+            ]
+        )
+
+    async def complete(
+        self, *, dispatcher_id: str, completions: Sequence[Completion]
+    ) -> list[CompletionResult]:
+        results: list[CompletionResult] = []
+        async with self._store.connection() as conn, conn.transaction():
+            locked = await self._store.lock_many(
+                conn, [(c.tenant_id, c.execution_id) for c in completions]
+            )
+            for completion in completions:
+                result = CompletionResult(completion.tenant_id, completion.execution_id, False)
+                results.append(result)
+                record = locked.get((completion.tenant_id, completion.execution_id))
+                if (
+                    record is None
+                    or record.state.version != completion.fencing_token
+                    or record.state.status is not ExecutionStatus.RUNNING
+                ):
+                    result.error = _stale(completion, record)
+                    continue
+                try:
+                    async with conn.transaction():
+                        updated = await self._apply(conn, dispatcher_id, record, completion, result)
+                except TpfError as error:
+                    result.error = error
+                    continue
+                except StaleVersion:
+                    result.error = _stale(completion, record)
+                    continue
+                locked[(completion.tenant_id, completion.execution_id)] = updated
+                result.accepted = True
+                result.record = updated
+        for result in results:
+            for line in result.log_lines:
+                dlq_log.error(line)
+        tokens = {(c.tenant_id, c.execution_id): c.fencing_token for c in completions}
+        released = [
+            LeaseHolder(
+                LeaseKey(r.tenant_id, r.execution_id),
+                dispatcher_id,
+                tokens[(r.tenant_id, r.execution_id)],
+            )
+            for r in results
+            if r.accepted and r.next_work is None
+        ]
+        if released:
+            try:
+                await self._leases.release(released)
+            except LeaseStoreUnavailable:
+                log.debug("lease store unavailable at release; leases expire on their own")
+        for result in results:
+            if result.next_work is not None:
+                await self._record_leases([result.next_work.record])
+        return results
+
+    async def _apply(
+        self,
+        conn: Any,
+        dispatcher_id: str,
+        record: ExecutionRecord,
+        completion: Completion,
+        result: CompletionResult,
+    ) -> ExecutionRecord:
+        release = await self._catalog.get(
+            record.tenant_id, record.pipeline_id, record.release_version
+        )
+        now_ms = self._now_ms()
+        outcome = completion.outcome
+        actor = completion.worker_id or dispatcher_id
+        row = identity_of(record)
+        payload: Envelope | None = None
+        set_payload = False
+        result_text: str | None = None
+        if isinstance(outcome, StepDone):
+            self._check_next_step(record, release, outcome.next_step_index)
+            keep = outcome.continue_claim
+            lease_ms = self._default_lease_ms
+            transition = apply(
+                record.state,
+                StepCompleted(
+                    now_ms=now_ms,
+                    next_step_index=outcome.next_step_index,
+                    keep_claim=keep,
+                    lease_ms=lease_ms,
+                ),
+                actor=actor,
+            )
+            if outcome.outputs:
+                payload, set_payload = next_input(outcome.outputs), True
+        elif isinstance(outcome, PipelineDone):
+            transition = apply(record.state, PipelineCompleted(now_ms=now_ms), actor=actor)
+            result_text = encode_result(outcome.outputs)
+        elif isinstance(outcome, AwaitAsked):
+            transition = apply(
+                record.state,
+                AwaitRequested(
+                    now_ms=now_ms,
+                    await_step_index=outcome.await_step_index,
+                    unit_id=outcome.new_await.unit_id,
+                ),
+                actor=actor,
+            )
+        else:
+            step = release.step(record.state.step_index)
+            assert step is not None
+            transition = apply(
+                record.state,
+                StepFailed(
+                    now_ms=now_ms, failure=failure_of(outcome), retry=step.retry, random=self._rand
+                ),
+                actor=actor,
+            )
+        await write_transition(
+            conn, row, transition, payload=payload, set_payload=set_payload, result=result_text
+        )
+        if isinstance(outcome, AwaitAsked):
+            await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)
+        if transition.dead_letter_reason is not None and self._dlq_log_enabled:
+            result.log_lines.append(self._dlq_line(record, transition))
+        updated = _with_state(record, transition, payload if set_payload else record.payload)
+        if isinstance(outcome, StepDone) and outcome.continue_claim:
+            step = release.step(outcome.next_step_index)
+            assert step is not None
+            stop_before = -1 if release.segment_dispatch else outcome.next_step_index + 1
+            result.next_work = Claimed(updated, release, step, stop_before)
+        return updated
+
+    @staticmethod
+    def _check_next_step(record: ExecutionRecord, release: ReleaseInfo, next_index: int) -> None:
+        from tpf_errors import InvalidArgument
+
+        if not record.state.step_index < next_index < len(release.steps):
+            raise InvalidArgument(
+                "FIELD_INVALID",
+                f"next_step_index {next_index} must be after step {record.state.step_index} and "
+                f"before the pipeline's {len(release.steps)} steps; send pipeline_completed "
+                "after the last step",
+                field="nextStepIndex",
+                value=next_index,
+            )
+
+    @staticmethod
+    def _dlq_line(record: ExecutionRecord, transition: Transition) -> str:
+        after = transition.after
+        assert transition.dead_letter_reason is not None
+        return dlq_log_line(
+            tenant_id=record.tenant_id,
+            execution_id=record.execution_id,
+            transition_key=f"{record.execution_id}:{after.step_index}:{after.attempt}",
+            terminal_reason=transition.dead_letter_reason.value,
+            error_message=after.error_message or "",
+            retryable=bool(transition.failure and transition.failure.retryable),
+            retries_observed=after.attempt,
+            transport="GRPC",
+            platform="COMPUTE",
+        )
+
+
+def _with_state(
+    record: ExecutionRecord, transition: Transition, payload: Envelope | None
+) -> ExecutionRecord:
+    from dataclasses import replace
+
+    return replace(record, state=transition.after, payload=payload)
