@@ -32,10 +32,12 @@ def test_dev_suite_starts_serves_the_walkthrough_and_stops_cleanly(
     embedded_data_dir: Path, tmp_path: Path
 ) -> None:
     port = free_port()
+    coordinator_port = free_port()
     env = {
         **os.environ,
         "TPF_DATA_DIR": str(embedded_data_dir),
         "TPF_REGISTRY_PORT": str(port),
+        "TPF_COORDINATOR_PORT": str(coordinator_port),
     }
     env.pop("TPF_DATABASE_URL", None)
     output = tmp_path / "dev.out"
@@ -61,6 +63,11 @@ def test_dev_suite_starts_serves_the_walkthrough_and_stops_cleanly(
 
         services = list_services(f"127.0.0.1:{port}")
         assert {"tpf.registry.v1.ReleaseService", "tpf.registry.v1.WorkerService"} <= set(services)
+        coordinator_services = list_services(f"127.0.0.1:{coordinator_port}")
+        assert {
+            "tpf.coordinator.v1.ExecutionService",
+            "tpf.coordinator.v1.WorkService",
+        } <= set(coordinator_services)
         assert any(
             line.startswith("rpc RegisterRelease(")
             for line in describe(f"127.0.0.1:{port}", "tpf.registry.v1.ReleaseService")

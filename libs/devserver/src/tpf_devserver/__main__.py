@@ -99,6 +99,20 @@ def main() -> None:
                 env={**common, "TPF_DATA_DIR": str(data_dir / "registry")},
             )
         )
+        supervisor.start(
+            ServiceSpec(
+                name="coordinator",
+                module="tpf_coordinator",
+                port=settings.coordinator_port,
+                host=settings.dev_host,
+                env={
+                    **common,
+                    "TPF_DATA_DIR": str(data_dir / "coordinator"),
+                    "TPF_REGISTRY_TARGET": f"{settings.dev_host}:{settings.registry_port}",
+                    "TPF_REGISTRY_TOKEN": settings.dev_token,
+                },
+            )
+        )
         demo = build_release(data_dir / "demo")
         print(_banner(settings, url, supervisor, demo), flush=True)
         while not stop.wait(0.5):

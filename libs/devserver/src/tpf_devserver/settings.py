@@ -20,5 +20,6 @@ class DevSettings(BaseSettings):
     dev_token: str = Field(default=DEMO_TOKEN, repr=False)
     dev_host: str = "127.0.0.1"
     registry_port: int = 50052
+    coordinator_port: int = 50051
     dev_tenant: str = "restaurant-demo"
     log_level: str = "INFO"
