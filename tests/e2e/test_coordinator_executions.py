@@ -429,3 +429,60 @@ async def test_list_pages_newest_first(suite: Suite, tmp_path: Path) -> None:
             )
         )
         assert list(queued.executions) == []
+
+
+async def test_a_retried_completion_with_its_request_id_gets_the_first_answer(suite: Suite) -> None:
+    async with coordinator_client(suite.coordinator.target) as client:
+        eid = (await client.executions.SubmitExecution(submit_request(suite))).execution_id
+        [item] = await claim(client)
+        output = envelope(DTO + "ValidatedRestaurantOrderRequestDto", {"ok": True})
+        request = wpb.CompleteWorkRequest(
+            dispatcher_id="d1", outcomes=[step_done(item, 1, output)], request_id="req-1"
+        )
+        first = await client.work.CompleteWork(request)
+        # The same call again (e.g. its response was lost): the first answer, not a stale refusal.
+        again = await client.work.CompleteWork(request)
+        assert first == again and first.results[0].accepted
+        assert (await get(client, suite, eid)).execution.version == 2
+        other = wpb.CompleteWorkRequest(
+            dispatcher_id="d1", outcomes=[step_done(item, 2, output)], request_id="req-1"
+        )
+        await expect_error(
+            client.work.CompleteWork(other),
+            grpc.StatusCode.ALREADY_EXISTS,
+            "IDEMPOTENCY_KEY_REUSED",
+        )
+        # Without a request id the repeat is fenced: nothing is applied twice.
+        plain = wpb.CompleteWorkRequest(dispatcher_id="d1", outcomes=[step_done(item, 1, output)])
+        [stale] = (await client.work.CompleteWork(plain)).results
+        assert not stale.accepted
+        assert len(await history(client, suite, eid)) == 3
+
+
+async def test_work_service_refuses_bad_input(suite: Suite) -> None:
+    async with coordinator_client(suite.coordinator.target) as client:
+        await expect_error(
+            client.work.ClaimWork(wpb.ClaimWorkRequest(max_items=1)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_REQUIRED",
+        )
+        await expect_error(
+            client.work.ClaimWork(wpb.ClaimWorkRequest(dispatcher_id="d", max_items=5000)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_OUT_OF_RANGE",
+        )
+        [result] = (
+            await client.work.CompleteWork(
+                wpb.CompleteWorkRequest(
+                    dispatcher_id="d",
+                    outcomes=[wpb.WorkOutcome(execution_id="nope", tenant_id=suite.tenant)],
+                )
+            )
+        ).results
+        assert not result.accepted and result.rejection_message
+    async with coordinator_client(suite.coordinator.target, token=CONTROL_PLANE_A) as other:
+        await expect_error(
+            other.work.ClaimWork(wpb.ClaimWorkRequest(dispatcher_id="d")),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "ROLE_REQUIRED",
+        )

@@ -20,10 +20,12 @@ from tpf_coordinator.clock import system_now_ms
 from tpf_coordinator.executions import Executions
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.release_catalog import ReleaseCatalog
+from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.execution import ExecutionServicer
 from tpf_coordinator.servicers.work import WorkServicer
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
+from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_coordinator.work import WorkCoordinator
@@ -94,6 +96,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         max_wait_ms=settings.max_claim_wait_ms,
         dlq_log_enabled=settings.dlq_log,
     )
+    request_ids = RequestIds(PostgresRequestIds(pool), now_ms=system_now_ms)
     sweeper = Sweeper(
         pool=pool,
         leases=leases,
@@ -101,13 +104,16 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         interval_ms=settings.sweep_interval_ms,
         limit=settings.sweep_limit,
         max_lease_expiries=settings.max_lease_expiries,
+        forget_request_ids=request_ids.forget_old,
     )
 
     def register(server: grpc.aio.Server) -> None:
         execution_service_pb2_grpc.add_ExecutionServiceServicer_to_server(
             ExecutionServicer(executions, notifications), server
         )
-        work_service_pb2_grpc.add_WorkServiceServicer_to_server(WorkServicer(work), server)
+        work_service_pb2_grpc.add_WorkServiceServicer_to_server(
+            WorkServicer(work, request_ids), server
+        )
 
     async def start() -> None:
         await notifications.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tpf_coordinator.domain.failures import dlq_log_line
@@ -54,6 +54,7 @@ class Sweeper:
         interval_ms: int,
         limit: int,
         max_lease_expiries: int,
+        forget_request_ids: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._pool = pool
         self._leases = leases
@@ -61,6 +62,7 @@ class Sweeper:
         self._interval_s = interval_ms / 1000
         self._limit = limit
         self._max_expiries = max_lease_expiries
+        self._forget_request_ids = forget_request_ids
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -124,6 +126,8 @@ class Sweeper:
                 report.timed_out += 1
         for line in lines:
             dlq_log.error(line)
+        if self._forget_request_ids is not None:
+            await self._forget_request_ids()
         return report
 
     async def _alive(self, candidates: list[ExecutionRecord]) -> set[LeaseKey]:

@@ -10,6 +10,7 @@ from google.protobuf import json_format, timestamp_pb2
 from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import work_service_pb2 as pb
 from tpf.coordinator.v1 import work_service_pb2_grpc
+from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.access import WORKER_ROLES, require_any_role, scoped_tenants
 from tpf_coordinator.servicers.convert import (
     STATUS_TO_PROTO,
@@ -143,14 +144,25 @@ def outcome_of(message: pb.WorkOutcome) -> Outcome:
 
 
 class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
-    def __init__(self, work: WorkCoordinator) -> None:
+    def __init__(self, work: WorkCoordinator, request_ids: RequestIds) -> None:
         self._work = work
+        self._request_ids = request_ids
 
     async def ClaimWork(
         self, request: pb.ClaimWorkRequest, context: Context
     ) -> pb.ClaimWorkResponse:
         principal = current_principal()
         require_any_role(principal, WORKER_ROLES)
+        return await self._request_ids.once(
+            scope=f"ClaimWork/{principal.subject}/{request.dispatcher_id}",
+            request_id=request.request_id,
+            request=request,
+            response_type=pb.ClaimWorkResponse,
+            call=lambda: self._claim(request),
+        )
+
+    async def _claim(self, request: pb.ClaimWorkRequest) -> pb.ClaimWorkResponse:
+        principal = current_principal()
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
         max_items = _batch_size(request.max_items, "maxItems", 1)
         wait_ms = request.wait.ToMilliseconds() if request.HasField("wait") else 0
@@ -208,6 +220,17 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
     async def CompleteWork(
         self, request: pb.CompleteWorkRequest, context: Context
     ) -> pb.CompleteWorkResponse:
+        principal = current_principal()
+        require_any_role(principal, WORKER_ROLES)
+        return await self._request_ids.once(
+            scope=f"CompleteWork/{principal.subject}/{request.dispatcher_id}",
+            request_id=request.request_id,
+            request=request,
+            response_type=pb.CompleteWorkResponse,
+            call=lambda: self._complete(request),
+        )
+
+    async def _complete(self, request: pb.CompleteWorkRequest) -> pb.CompleteWorkResponse:
         principal = current_principal()
         require_any_role(principal, WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
