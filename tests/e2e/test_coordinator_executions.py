@@ -486,3 +486,43 @@ async def test_work_service_refuses_bad_input(suite: Suite) -> None:
             grpc.StatusCode.PERMISSION_DENIED,
             "ROLE_REQUIRED",
         )
+
+
+async def test_large_payloads_round_trip_through_the_payload_store(suite: Suite) -> None:
+    import psycopg
+
+    big_note = "n" * (400 * 1024)
+    async with coordinator_client(suite.coordinator.target) as client:
+        eid = (
+            await client.executions.SubmitExecution(submit_request(suite, notes=big_note))
+        ).execution_id
+        with psycopg.connect(suite.coordinator_env["TPF_DATABASE_URL"]) as conn:
+            inline, ref = conn.execute(
+                "SELECT payload, payload_ref FROM executions WHERE execution_id = %s", (eid,)
+            ).fetchone() or (None, None)
+        assert inline is None and ref and ref.startswith("file://")
+        [item] = await claim(client)
+        assert big_note in item.input_payload.payload
+        big_output = envelope(DTO + "ValidatedRestaurantOrderRequestDto", {"notes": big_note})
+        await complete(client, step_done(item, 1, big_output))
+        [item] = await claim(client)
+        assert item.input_payload.payload == big_output.payload
+        big_result = envelope(DTO + "TerminalOrderStateDto", {"summary": big_note})
+        await complete(
+            client,
+            wpb.WorkOutcome(
+                execution_id=eid,
+                tenant_id=suite.tenant,
+                fencing_token=item.fencing_token,
+                pipeline_completed=wpb.PipelineCompletedOutcome(output_payloads=[big_result]),
+            ),
+        )
+        answer = await client.executions.GetExecutionResult(
+            epb.GetExecutionResultRequest(tenant_id=suite.tenant, execution_id=eid)
+        )
+        assert answer.result_payload.payload == big_result.payload
+        with psycopg.connect(suite.coordinator_env["TPF_DATABASE_URL"]) as conn:
+            row = conn.execute(
+                "SELECT result, result_ref FROM executions WHERE execution_id = %s", (eid,)
+            ).fetchone()
+        assert row is not None and row[0] is None and row[1]

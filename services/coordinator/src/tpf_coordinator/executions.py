@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.domain.transitions import Cancel, apply
+from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
 from tpf_coordinator.store.executions_postgres import (
     ListFilter,
@@ -112,6 +113,7 @@ class Executions:
         idempotency_policy: str,
         allowed_prefixes: tuple[str, ...],
         max_payload_bytes: int,
+        payloads: Payloads,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._store = store
@@ -121,6 +123,7 @@ class Executions:
         self._allowed_prefixes = allowed_prefixes
         self._max_payload_bytes = max_payload_bytes
         self._new_id = new_id
+        self._payloads = payloads
 
     def _idempotency_key(self, submission: Submission) -> str:
         key = submission.idempotency_key.strip()
@@ -193,6 +196,8 @@ class Executions:
                 f"for active release {release.release_version}",
                 releaseVersion=release.release_version,
             )
+        snapshot = input_snapshot(submission.input_shape, decoded)
+        stored = await self._payloads.store_text(snapshot.payload)
         outcome = await self._store.submit(
             NewExecution(
                 tenant_id=submission.tenant_id,
@@ -204,7 +209,8 @@ class Executions:
                 result_shape=release.result_shape,
                 idempotency_key=key,
                 input_fingerprint=fingerprint,
-                payload=input_snapshot(submission.input_shape, decoded),
+                payload=snapshot,
+                payload_text=stored,
                 now_ms=now_ms,
                 actor=actor,
             )
@@ -249,7 +255,7 @@ class Executions:
                 status=record.state.status.value,
                 executionId=execution_id,
             )
-        return record, result_envelope(record)
+        return record, result_envelope(await self._payloads.hydrate(record))
 
     async def list_executions(
         self, tenant_id: str, filters: ListFilter, *, before: tuple[int, str] | None, limit: int

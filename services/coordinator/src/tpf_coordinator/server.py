@@ -19,6 +19,7 @@ from tpf_config import resolve_secret_ref
 from tpf_coordinator.clock import system_now_ms
 from tpf_coordinator.executions import Executions
 from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
 from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.execution import ExecutionServicer
@@ -30,6 +31,7 @@ from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_coordinator.work import WorkCoordinator
 from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseStore
+from tpf_objects import S3Config, object_store_for
 from tpf_rpc.channel import client_channel
 from tpf_store import Pool
 
@@ -75,6 +77,14 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
     catalog = ReleaseCatalog(channel, ttl_s=settings.registry_cache_s)
     notifications = Notifications(database_url)
     leases = lease_store_for(settings, pool)
+    payloads = Payloads(
+        object_store_for(
+            settings.payload_store,
+            default_root=settings.data_dir / "payloads",
+            s3=S3Config(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region),
+        ),
+        threshold_bytes=settings.payload_offload_bytes,
+    )
     executions = Executions(
         store=PostgresExecutionStore(pool),
         catalog=catalog,
@@ -84,6 +94,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
             p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
         ),
         max_payload_bytes=settings.max_payload_bytes,
+        payloads=payloads,
     )
     work = WorkCoordinator(
         store=PostgresWorkStore(pool),
@@ -95,6 +106,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         max_lease_ms=settings.max_lease_ms,
         max_wait_ms=settings.max_claim_wait_ms,
         dlq_log_enabled=settings.dlq_log,
+        payloads=payloads,
     )
     request_ids = RequestIds(PostgresRequestIds(pool), now_ms=system_now_ms)
     sweeper = Sweeper(

@@ -29,6 +29,15 @@ class CoordinatorSettings(CommonSettings):
     allowed_payload_prefixes: str = "org.pipelineframework."
     # Largest payload envelope accepted, in bytes (larger: RESOURCE_EXHAUSTED PAYLOAD_TOO_LARGE).
     max_payload_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Payloads (inputs, step outputs, results) larger than this go to the payload store and the
+    # row keeps a reference.
+    payload_offload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Where offloaded payloads live: a directory, a `file:` URI or `s3://bucket/prefix`.
+    # Empty means `<data_dir>/payloads` (fine for one machine; use S3 for several replicas).
+    payload_store: str = ""
+    # S3 endpoint for an `s3://` payload store (empty = AWS); credentials from the AWS chain.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
     # Largest gRPC message; above max_payload_bytes so an oversized payload gets our reasoned
     # refusal, and room for CompleteWork batches carrying many outputs.
     grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=4 * 1024 * 1024)

@@ -26,6 +26,7 @@ from tpf_coordinator.domain.transitions import (
     apply,
 )
 from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo, StepInfo
 from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
@@ -178,6 +179,7 @@ class WorkCoordinator:
         max_lease_ms: int,
         max_wait_ms: int,
         dlq_log_enabled: bool = True,
+        payloads: Payloads,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._store = store
@@ -190,6 +192,7 @@ class WorkCoordinator:
         self._max_wait_ms = max_wait_ms
         self._dlq_log_enabled = dlq_log_enabled
         self._rand = rand
+        self._payloads = payloads
 
     def lease_ms(self, requested_ms: int) -> int:
         return (
@@ -239,6 +242,7 @@ class WorkCoordinator:
             log.debug("lease store unavailable at claim; row leases only")
 
     async def _claimed(self, record: ExecutionRecord) -> Claimed:
+        record = await self._payloads.hydrate(record)
         release = await self._catalog.get(
             record.tenant_id, record.pipeline_id, record.release_version
         )
@@ -374,7 +378,13 @@ class WorkCoordinator:
                 actor=actor,
             )
         await write_transition(
-            conn, row, transition, payload=payload, set_payload=set_payload, result=result_text
+            conn,
+            row,
+            transition,
+            payload=payload,
+            set_payload=set_payload,
+            result=result_text,
+            payloads=self._payloads,
         )
         if isinstance(outcome, AwaitAsked):
             await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)

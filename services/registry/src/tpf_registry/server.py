@@ -12,7 +12,7 @@ from tpf.registry.v1 import (
     worker_service_pb2,
     worker_service_pb2_grpc,
 )
-from tpf_registry.artifacts.s3 import S3Config
+from tpf_objects import S3Config
 from tpf_registry.artifacts.staging import ArtifactFetcher
 from tpf_registry.artifacts.store import artifact_store_for
 from tpf_registry.domain.clock import Clock, SystemClock

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent, Transition
-from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
+from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord, StoredText
 from tpf_coordinator.store.transitions_sql import (
     INSERT_HISTORY,
     NOTIFY_WORK,
@@ -23,11 +23,12 @@ INSERT_EXECUTION = """
 INSERT INTO executions (
     tenant_id, execution_id, pipeline_id, contract_version, release_version, status, step_index,
     attempt, version, input_shape, result_shape, idempotency_key, input_fingerprint,
-    next_due_at_ms, payload_type_id, payload_encoding, payload, created_at_ms, updated_at_ms)
+    next_due_at_ms, payload_type_id, payload_encoding, payload, payload_ref, created_at_ms,
+    updated_at_ms)
 VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
         %(release_version)s, 'QUEUED', 0, 0, 0, %(input_shape)s, %(result_shape)s,
         %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
-        %(payload_encoding)s, %(payload)s, %(now_ms)s, %(now_ms)s)
+        %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s)
 ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
 RETURNING *
 """
@@ -63,6 +64,8 @@ class NewExecution:
     idempotency_key: str
     input_fingerprint: str
     payload: Envelope
+    # How the row stores the payload text (inline, or a reference to the payload store).
+    payload_text: StoredText
     now_ms: int
     actor: str
 
@@ -118,7 +121,8 @@ class PostgresExecutionStore:
                     "input_fingerprint": new.input_fingerprint,
                     "payload_type_id": new.payload.payload_type_id,
                     "payload_encoding": new.payload.payload_encoding,
-                    "payload": new.payload.payload,
+                    "payload": new.payload_text.inline,
+                    "payload_ref": new.payload_text.ref,
                     "now_ms": new.now_ms,
                 },
             )

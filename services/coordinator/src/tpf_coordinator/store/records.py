@@ -11,6 +11,14 @@ from tpf_envelope import Envelope
 
 
 @dataclass(frozen=True, slots=True)
+class StoredText:
+    """Text as a row stores it: inline, or as a reference into the object store."""
+
+    inline: str | None
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionRecord:
     tenant_id: str
     execution_id: str
@@ -25,6 +33,9 @@ class ExecutionRecord:
     payload: Envelope | None
     result: tuple[Envelope, ...] | None
     created_at_ms: int
+    # Set when the payload / result text lives in the object store (see payloads.py).
+    payload_ref: str | None = None
+    result_ref: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ExecutionRecord:
@@ -40,12 +51,14 @@ class ExecutionRecord:
             input_fingerprint=row["input_fingerprint"],
             state=state_from_row(row),
             payload=(
-                Envelope(row["payload_type_id"], row["payload_encoding"], row["payload"])
+                Envelope(row["payload_type_id"], row["payload_encoding"], row["payload"] or "")
                 if row["payload_type_id"] is not None
                 else None
             ),
             result=decode_result(row["result"]),
             created_at_ms=row["created_at_ms"],
+            payload_ref=row["payload_ref"],
+            result_ref=row["result_ref"],
         )
 
 

@@ -8,11 +8,15 @@ history row (unique per execution and version) is inserted in the same transacti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
 from tpf_coordinator.domain.model import Transition
+from tpf_coordinator.store.records import StoredText
+
+if TYPE_CHECKING:
+    from tpf_coordinator.payloads import Payloads
 from tpf_envelope import Envelope
 
 APPLY_TRANSITION = """
@@ -34,7 +38,9 @@ UPDATE executions SET
     payload_encoding = CASE WHEN %(set_payload)s THEN %(payload_encoding)s
                             ELSE payload_encoding END,
     payload = CASE WHEN %(set_payload)s THEN %(payload)s ELSE payload END,
+    payload_ref = CASE WHEN %(set_payload)s THEN %(payload_ref)s ELSE payload_ref END,
     result = CASE WHEN %(set_result)s THEN %(result)s ELSE result END,
+    result_ref = CASE WHEN %(set_result)s THEN %(result_ref)s ELSE result_ref END,
     release_version = COALESCE(%(release_version)s, release_version)
 WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s
   AND version = %(expected_version)s
@@ -111,9 +117,21 @@ async def write_transition(
     set_payload: bool = False,
     result: str | None = None,
     release_version: str | None = None,
+    payloads: Payloads | None = None,
 ) -> None:
-    """Apply `transition` to the row, conditional on its `before.version`; raise StaleVersion."""
+    """Apply `transition` to the row, conditional on its `before.version`; raise StaleVersion.
+
+    With `payloads`, a large payload or result goes to the object store and the row keeps its
+    reference.
+    """
     after = transition.after
+    payload_text = StoredText(payload.payload if payload else None, None)
+    result_text = StoredText(result, None)
+    if payloads is not None:
+        if payload is not None and set_payload:
+            payload_text = await payloads.store_text(payload.payload)
+        if result is not None:
+            result_text = await payloads.store_text(result)
     cursor = await conn.execute(
         APPLY_TRANSITION,
         {
@@ -133,9 +151,11 @@ async def write_transition(
             "set_payload": set_payload,
             "payload_type_id": payload.payload_type_id if payload else None,
             "payload_encoding": payload.payload_encoding if payload else None,
-            "payload": payload.payload if payload else None,
+            "payload": payload_text.inline,
+            "payload_ref": payload_text.ref,
             "set_result": result is not None,
-            "result": result,
+            "result": result_text.inline,
+            "result_ref": result_text.ref,
             "release_version": release_version,
             "tenant_id": row.tenant_id,
             "execution_id": row.execution_id,

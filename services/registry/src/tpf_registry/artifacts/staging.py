@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tpf_errors import FailedPrecondition, InvalidArgument, Unavailable
-from tpf_registry.artifacts.s3 import S3Config, S3Location
+from tpf_objects import S3Config, S3Location
 
 UPLOAD_SCHEME = "upload:"
 _CHUNK = 1 << 20

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tpf_errors import FailedPrecondition, Unavailable
-from tpf_registry.artifacts.s3 import S3Config, S3Location
+from tpf_objects import S3Config, S3Location
 from tpf_registry.artifacts.staging import StagedArtifact, copy_file_atomically
 
 

@@ -1,0 +1,20 @@
+"""Content-addressed object storage: a local directory or S3, behind one small protocol."""
+
+from tpf_objects.s3 import S3Config, S3Location
+from tpf_objects.store import (
+    LocalObjectStore,
+    ObjectStore,
+    ObjectStoreUnavailable,
+    S3ObjectStore,
+    object_store_for,
+)
+
+__all__ = [
+    "LocalObjectStore",
+    "ObjectStore",
+    "ObjectStoreUnavailable",
+    "S3Config",
+    "S3Location",
+    "S3ObjectStore",
+    "object_store_for",
+]
