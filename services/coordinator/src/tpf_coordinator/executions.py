@@ -28,6 +28,7 @@ from tpf_envelope import (
     check_submission_input,
     input_snapshot,
     payload_size_bytes,
+    to_json_dict,
 )
 from tpf_errors import (
     AlreadyExists,
@@ -295,13 +296,6 @@ def result_envelope(record: ExecutionRecord) -> Envelope:
         return items[0]
     if record.result_shape == "SINGLE" and not items:
         return Envelope(NULL, TRANSITION_ENCODING, "null")
-    nested = [
-        {
-            "payloadTypeId": e.payload_type_id,
-            "payloadEncoding": e.payload_encoding,
-            "payload": e.payload,
-        }
-        for e in items
-    ]
+    nested = [to_json_dict(e) for e in items]
     text = json.dumps({"items": nested}, separators=(",", ":"), ensure_ascii=False)
     return Envelope(LIST, TRANSITION_ENCODING, text)

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tpf_coordinator.domain.failures import dlq_log_line, truncate_message
@@ -32,8 +32,8 @@ from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
 from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, PostgresWorkStore
-from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope
-from tpf_errors import TpfError
+from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope, to_json_dict
+from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError
 from tpf_lease import Lease, LeaseHolder, LeaseKey, LeaseStore, LeaseStoreUnavailable, RenewResult
 
 log = logging.getLogger(__name__)
@@ -131,14 +131,7 @@ def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
     """One output is the next step's input as is; several become a MULTI input snapshot."""
     if len(outputs) == 1:
         return outputs[0]
-    items = [
-        {
-            "payloadTypeId": e.payload_type_id,
-            "payloadEncoding": e.payload_encoding,
-            "payload": e.payload,
-        }
-        for e in outputs
-    ]
+    items = [to_json_dict(e) for e in outputs]
     text = json.dumps(
         {"shape": "MULTI", "payload": None, "items": items},
         separators=(",", ":"),
@@ -148,8 +141,6 @@ def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
 
 
 def _stale(completion: Completion, record: ExecutionRecord | None) -> TpfError:
-    from tpf_errors import Aborted, NotFound
-
     if record is None:
         return NotFound(
             "EXECUTION_NOT_FOUND",
@@ -400,8 +391,6 @@ class WorkCoordinator:
 
     @staticmethod
     def _check_next_step(record: ExecutionRecord, release: ReleaseInfo, next_index: int) -> None:
-        from tpf_errors import InvalidArgument
-
         if not record.state.step_index < next_index < len(release.steps):
             raise InvalidArgument(
                 "FIELD_INVALID",
@@ -432,6 +421,4 @@ class WorkCoordinator:
 def _with_state(
     record: ExecutionRecord, transition: Transition, payload: Envelope | None
 ) -> ExecutionRecord:
-    from dataclasses import replace
-
     return replace(record, state=transition.after, payload=payload)

@@ -14,6 +14,7 @@ from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
 from tpf_coordinator.servicers.convert import (
     INPUT_SHAPES,
+    STATUS_TO_PROTO,
     envelope_from_proto,
     envelope_to_proto,
     execution_to_proto,
@@ -173,8 +174,6 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
             reason=request.reason.strip()[:512],
             actor=principal.subject,
         )
-        from tpf_coordinator.servicers.convert import STATUS_TO_PROTO
-
         return pb.CancelExecutionResponse(
             execution=execution_to_proto(record),
             previous_status=STATUS_TO_PROTO[previous],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from tpf_coordinator.domain.model import ExecutionState, ExecutionStatus
-from tpf_envelope import Envelope
+from tpf_envelope import Envelope, to_json_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,7 @@ def state_from_row(row: dict[str, Any]) -> ExecutionState:
 
 def encode_result(envelopes: tuple[Envelope, ...]) -> str:
     return json.dumps(
-        [
-            {
-                "payloadTypeId": e.payload_type_id,
-                "payloadEncoding": e.payload_encoding,
-                "payload": e.payload,
-            }
-            for e in envelopes
-        ],
+        [to_json_dict(e) for e in envelopes],
         separators=(",", ":"),
         ensure_ascii=False,
     )
