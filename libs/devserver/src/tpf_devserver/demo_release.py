@@ -75,8 +75,16 @@ RESTAURANT_STEPS: list[dict[str, Any]] = [
 ]
 
 
-def tpf_contract(*, pipeline_id: str = PIPELINE_ID, salt: str = "") -> dict[str, Any]:
-    """The contract with TPF's keys and key order; `salt` changes the hash (another build)."""
+def tpf_contract(
+    *,
+    pipeline_id: str = PIPELINE_ID,
+    salt: str = "",
+    steps: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The contract with TPF's keys and key order; `salt` changes the hash (another build).
+
+    `steps` replaces the restaurant pipeline's steps (for tests of other pipeline shapes).
+    """
     body: dict[str, Any] = {
         "schemaVersion": 1,
         "pipelineId": pipeline_id,
@@ -84,7 +92,7 @@ def tpf_contract(*, pipeline_id: str = PIPELINE_ID, salt: str = "") -> dict[str,
         "transport": "REST",
         "pluginHost": False,
         "runtimeLayout": "MONOLITH",
-        "steps": RESTAURANT_STEPS,
+        "steps": RESTAURANT_STEPS if steps is None else steps,
         "canonicalTypes": {},
         "canonicalCatalogFingerprint": hashlib.sha256(b"{}").hexdigest(),
         "capabilities": {

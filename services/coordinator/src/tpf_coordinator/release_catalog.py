@@ -52,6 +52,9 @@ class ReleaseInfo:
     segment_dispatch: bool
     primary_artifact_id: str
     primary_artifact_digest: str
+    # The contract's `transport` (REST, GRPC, LOCAL) and `platform` (COMPUTE, FUNCTION).
+    transport: str = ""
+    platform: str = ""
 
     @property
     def result_shape(self) -> str:
@@ -118,6 +121,8 @@ def release_info(release: release_pb2.Release) -> ReleaseInfo:
         segment_dispatch=release.policy.dispatch_mode == release_pb2.DISPATCH_MODE_SEGMENT,
         primary_artifact_id=release.primary_artifact_id,
         primary_artifact_digest=release.primary_artifact_digest,
+        transport=release.contract.transport,
+        platform=release.contract.platform,
     )
 
 

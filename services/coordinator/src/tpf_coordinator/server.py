@@ -10,22 +10,32 @@ from dataclasses import dataclass
 import grpc
 
 from tpf.coordinator.v1 import (
+    dead_letter_service_pb2,
+    dead_letter_service_pb2_grpc,
     execution_service_pb2,
     execution_service_pb2_grpc,
+    interaction_service_pb2,
+    interaction_service_pb2_grpc,
     work_service_pb2,
     work_service_pb2_grpc,
 )
 from tpf_config import resolve_secret_ref
 from tpf_coordinator.clock import system_now_ms
+from tpf_coordinator.dead_letters import DeadLetters
 from tpf_coordinator.executions import Executions
+from tpf_coordinator.interactions import Interactions
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
 from tpf_coordinator.request_ids import RequestIds
+from tpf_coordinator.servicers.dead_letter import DeadLetterServicer
 from tpf_coordinator.servicers.execution import ExecutionServicer
+from tpf_coordinator.servicers.interaction import InteractionServicer
 from tpf_coordinator.servicers.work import WorkServicer
 from tpf_coordinator.settings import CoordinatorSettings
+from tpf_coordinator.store.dead_letters_postgres import PostgresDeadLetterStore
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
+from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
@@ -40,6 +50,8 @@ log = logging.getLogger(__name__)
 SERVICE_FULL_NAMES = (
     execution_service_pb2.DESCRIPTOR.services_by_name["ExecutionService"].full_name,
     work_service_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
+    interaction_service_pb2.DESCRIPTOR.services_by_name["InteractionService"].full_name,
+    dead_letter_service_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name,
 )
 
 
@@ -56,6 +68,16 @@ def lease_store_for(settings: CoordinatorSettings, pool: Pool) -> LeaseStore:
         return rows
     redis = RedisLeaseStore(settings.redis_url, clock=clock)
     return FallbackLeaseStore(redis, rows, clock=clock, log=log)
+
+
+def resume_token_secret(settings: CoordinatorSettings) -> bytes | None:
+    """The HMAC key of resume tokens, None when not configured (tokens are then refused)."""
+    if not settings.resume_token_secret:
+        return None
+    secret = resolve_secret_ref(
+        settings.resume_token_secret, what="TPF_RESUME_TOKEN_SECRET", environ=os.environ
+    )
+    return secret.encode("utf-8")
 
 
 @dataclass
@@ -109,6 +131,23 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         payloads=payloads,
     )
     request_ids = RequestIds(PostgresRequestIds(pool), now_ms=system_now_ms)
+    interactions = Interactions(
+        store=PostgresInteractionStore(pool),
+        executions=PostgresExecutionStore(pool),
+        now_ms=system_now_ms,
+        resume_token_secret=resume_token_secret(settings),
+        allowed_prefixes=tuple(
+            p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
+        ),
+        max_payload_bytes=settings.max_payload_bytes,
+        payloads=payloads,
+    )
+    dead_letters = DeadLetters(
+        store=PostgresDeadLetterStore(pool),
+        executions=PostgresExecutionStore(pool),
+        catalog=catalog,
+        now_ms=system_now_ms,
+    )
     sweeper = Sweeper(
         pool=pool,
         leases=leases,
@@ -125,6 +164,12 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         )
         work_service_pb2_grpc.add_WorkServiceServicer_to_server(
             WorkServicer(work, request_ids), server
+        )
+        interaction_service_pb2_grpc.add_InteractionServiceServicer_to_server(
+            InteractionServicer(interactions), server
+        )
+        dead_letter_service_pb2_grpc.add_DeadLetterServiceServicer_to_server(
+            DeadLetterServicer(dead_letters, request_ids), server
         )
 
     async def start() -> None:

@@ -152,6 +152,7 @@ def _dlq_line(tenant_id: str, execution_id: str, transition: Transition) -> str:
         error_message=after.error_message or "",
         retryable=False,
         retries_observed=after.attempt,
-        transport="GRPC",
-        platform="COMPUTE",
+        # The sweeper does not load the release; the line says so rather than guessing.
+        transport=None,
+        platform=None,
     )

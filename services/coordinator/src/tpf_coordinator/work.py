@@ -210,7 +210,18 @@ class WorkCoordinator:
             )
             if records:
                 await self._record_leases(records)
-                return [await self._claimed(record) for record in records]
+                claimed: list[Claimed] = []
+                ended: list[ExecutionRecord] = []
+                for record in records:
+                    item = await self._claimed(record)
+                    if item is None:
+                        ended.append(record)
+                    else:
+                        claimed.append(item)
+                if ended:
+                    await self._succeed_after_final_await(ended)
+                if claimed:
+                    return claimed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
@@ -232,12 +243,15 @@ class WorkCoordinator:
             # The row already holds the lease; Redis only speeds up recovery (DESIGN §4).
             log.debug("lease store unavailable at claim; row leases only")
 
-    async def _claimed(self, record: ExecutionRecord) -> Claimed:
+    async def _claimed(self, record: ExecutionRecord) -> Claimed | None:
+        """The work item of a claimed row; None when no step is left to run (see below)."""
         record = await self._payloads.hydrate(record)
         release = await self._catalog.get(
             record.tenant_id, record.pipeline_id, record.release_version
         )
         step = release.step(record.state.step_index)
+        if step is None and record.state.step_index == len(release.steps):
+            return None
         if step is None:
             raise RuntimeError(
                 f"execution {record.execution_id} is at step {record.state.step_index}, "
@@ -245,6 +259,33 @@ class WorkCoordinator:
             )
         stop_before = -1 if release.segment_dispatch else record.state.step_index + 1
         return Claimed(record, release, step, stop_before)
+
+    async def _succeed_after_final_await(self, records: Sequence[ExecutionRecord]) -> None:
+        """An await that is the pipeline's last step: its response is the result.
+
+        Completing the interaction queues the execution after the await, where no step is left;
+        the claim that picks it up finishes it here instead of handing out an empty work item.
+        """
+        async with self._store.connection() as conn, conn.transaction():
+            locked = await self._store.lock_many(
+                conn, [(r.tenant_id, r.execution_id) for r in records]
+            )
+            for record in records:
+                current = locked.get((record.tenant_id, record.execution_id))
+                if current is None or current.state.version != record.state.version:
+                    continue
+                current = await self._payloads.hydrate(current)
+                transition = apply(
+                    current.state, PipelineCompleted(now_ms=self._now_ms()), actor="coordinator"
+                )
+                outputs = (current.payload,) if current.payload is not None else ()
+                await write_transition(
+                    conn,
+                    identity_of(current),
+                    transition,
+                    result=encode_result(outputs),
+                    payloads=self._payloads,
+                )
 
     async def renew(
         self, *, dispatcher_id: str, leases: Sequence[tuple[str, str, int]], lease_ms: int
@@ -380,7 +421,7 @@ class WorkCoordinator:
         if isinstance(outcome, AwaitAsked):
             await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)
         if transition.dead_letter_reason is not None and self._dlq_log_enabled:
-            result.log_lines.append(self._dlq_line(record, transition))
+            result.log_lines.append(self._dlq_line(record, release, transition))
         updated = _with_state(record, transition, payload if set_payload else record.payload)
         if isinstance(outcome, StepDone) and outcome.continue_claim:
             step = release.step(outcome.next_step_index)
@@ -402,7 +443,7 @@ class WorkCoordinator:
             )
 
     @staticmethod
-    def _dlq_line(record: ExecutionRecord, transition: Transition) -> str:
+    def _dlq_line(record: ExecutionRecord, release: ReleaseInfo, transition: Transition) -> str:
         after = transition.after
         assert transition.dead_letter_reason is not None
         return dlq_log_line(
@@ -413,8 +454,9 @@ class WorkCoordinator:
             error_message=after.error_message or "",
             retryable=bool(transition.failure and transition.failure.retryable),
             retries_observed=after.attempt,
-            transport="GRPC",
-            platform="COMPUTE",
+            # TPF prints the pipeline's transport and platform, as its contract names them.
+            transport=release.transport or None,
+            platform=release.platform or None,
         )
 
 

@@ -41,7 +41,8 @@ UPDATE executions SET
     payload_ref = CASE WHEN %(set_payload)s THEN %(payload_ref)s ELSE payload_ref END,
     result = CASE WHEN %(set_result)s THEN %(result)s ELSE result END,
     result_ref = CASE WHEN %(set_result)s THEN %(result_ref)s ELSE result_ref END,
-    release_version = COALESCE(%(release_version)s, release_version)
+    release_version = COALESCE(%(release_version)s, release_version),
+    contract_version = COALESCE(%(contract_version)s, contract_version)
 WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s
   AND version = %(expected_version)s
 RETURNING version
@@ -118,8 +119,11 @@ async def write_transition(
     result: str | None = None,
     release_version: str | None = None,
     payloads: Payloads | None = None,
+    contract_version: str | None = None,
 ) -> None:
     """Apply `transition` to the row, conditional on its `before.version`; raise StaleVersion.
+
+    `release_version` and `contract_version` re-pin the execution (a redrive onto a release).
 
     With `payloads`, a large payload or result goes to the object store and the row keeps its
     reference.
@@ -157,6 +161,7 @@ async def write_transition(
             "result": result_text.inline,
             "result_ref": result_text.ref,
             "release_version": release_version,
+            "contract_version": contract_version,
             "tenant_id": row.tenant_id,
             "execution_id": row.execution_id,
             "expected_version": transition.before.version,
