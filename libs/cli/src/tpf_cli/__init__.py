@@ -1,6 +1,8 @@
-"""`tpf`, the command line of the TPF suite: registry releases and workers over gRPC.
+"""`tpf`, the command line of the TPF suite: registry releases and workers, coordinator
+executions, interactions and dead letters, over gRPC.
 
-Modules: `__main__` (argparse wiring), `connection` (options, channel, paging), `releases` and
-`workers` (one function per command), `output` (tables, `key: value` lines, JSON), `errors`
-(one-line failure messages).
+Modules: `__main__` (argparse wiring), `connection` (options, channels, paging), `releases` and
+`workers` (registry commands), `executions`, `interactions` and `dead_letters` (coordinator
+commands), `payloads` (plain JSON to TPF envelopes and back), `filters` (status, reason and time
+filters), `output` (tables, `key: value` lines, JSON), `errors` (one-line failure messages).
 """

@@ -1,7 +1,9 @@
-"""Where the registry is and who calls it: the common options, and the stubs they open.
+"""Where the services are and who calls them: the common options, and the stubs they open.
 
 The one module of the CLI that reads the environment. Each option takes its default from its
-`TPF_*` variable, so a flag on the command line always wins over the environment.
+`TPF_*` variable, so a flag on the command line always wins over the environment. Registry
+commands (`releases`, `workers`) name the registry with `--registry`; execution commands name the
+coordinator with `--coordinator`.
 """
 
 from __future__ import annotations
@@ -13,25 +15,52 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from tpf.coordinator.v1 import (
+    dead_letter_service_pb2_grpc,
+    execution_service_pb2_grpc,
+    interaction_service_pb2_grpc,
+)
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
 from tpf_cli.errors import CliError
 from tpf_rpc.channel import client_channel
 
-DEFAULT_TARGET = "127.0.0.1:50052"
 DEFAULT_TIMEOUT_S = 60.0
+# The coordinator sends and accepts messages up to 64 MiB (results, inputs); gRPC's client
+# default of 4 MiB would refuse a large result.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 Item = TypeVar("Item")
 
 
 @dataclass(frozen=True, slots=True)
+class Service:
+    """A service the CLI calls: its name in messages, its option, variable and default address."""
+
+    name: str
+    option: str
+    variable: str
+    default_target: str
+
+
+REGISTRY = Service("registry", "registry", "TPF_REGISTRY_TARGET", "127.0.0.1:50052")
+COORDINATOR = Service("coordinator", "coordinator", "TPF_COORDINATOR_TARGET", "127.0.0.1:50051")
+DEFAULT_TARGET = REGISTRY.default_target
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
-    """The registry address, the caller's token and the pipeline every command acts on."""
+    """The service address, the caller's token and the tenant (and pipeline) commands act on.
+
+    `pipeline_id` is empty when a coordinator command was given none (it is then a filter that
+    matches every pipeline).
+    """
 
     target: str
     token: str | None
     tenant_id: str
     pipeline_id: str
     timeout_s: float
+    service: str = REGISTRY.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +69,28 @@ class Registry:
 
     releases: release_service_pb2_grpc.ReleaseServiceAsyncStub
     workers: worker_service_pb2_grpc.WorkerServiceAsyncStub
+    connection: Connection
+
+    @property
+    def tenant_id(self) -> str:
+        return self.connection.tenant_id
+
+    @property
+    def pipeline_id(self) -> str:
+        return self.connection.pipeline_id
+
+    @property
+    def timeout_s(self) -> float:
+        return self.connection.timeout_s
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinator:
+    """The coordinator stubs the CLI uses, on one channel, plus the connection."""
+
+    executions: execution_service_pb2_grpc.ExecutionServiceAsyncStub
+    interactions: interaction_service_pb2_grpc.InteractionServiceAsyncStub
+    dead_letters: dead_letter_service_pb2_grpc.DeadLetterServiceAsyncStub
     connection: Connection
 
     @property
@@ -65,16 +116,31 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+_PIPELINE_REQUIRED_HELP = (
+    "pipeline id, e.g. org.pipelineframework.restaurantapproval (env TPF_PIPELINE; required)"
+)
+_PIPELINE_FILTER_HELP = (
+    "pipeline id (env TPF_PIPELINE): the pipeline `submit` runs, and the filter of list and "
+    "bulk commands; --pipeline '' matches every pipeline"
+)
+
+
 def add_connection_options(
-    parser: argparse.ArgumentParser, environ: Mapping[str, str] = os.environ
+    parser: argparse.ArgumentParser,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    service: Service = REGISTRY,
 ) -> None:
-    """Add --registry, --token, --tenant, --pipeline and --timeout, defaulting from `environ`."""
+    """Add --registry (or --coordinator), --token, --tenant, --pipeline and --timeout,
+    defaulting from `environ`."""
     group = parser.add_argument_group("connection (flags win over the environment)")
     group.add_argument(
-        "--registry",
+        f"--{service.option}",
+        dest="target",
         metavar="HOST:PORT",
-        default=environ.get("TPF_REGISTRY_TARGET") or DEFAULT_TARGET,
-        help=f"registry gRPC address (env TPF_REGISTRY_TARGET; default {DEFAULT_TARGET})",
+        default=environ.get(service.variable) or service.default_target,
+        help=f"{service.name} gRPC address "
+        f"(env {service.variable}; default {service.default_target})",
     )
     group.add_argument(
         "--token",
@@ -89,8 +155,7 @@ def add_connection_options(
     group.add_argument(
         "--pipeline",
         default=environ.get("TPF_PIPELINE") or None,
-        help="pipeline id, e.g. org.pipelineframework.restaurantapproval "
-        "(env TPF_PIPELINE; required)",
+        help=_PIPELINE_REQUIRED_HELP if service is REGISTRY else _PIPELINE_FILTER_HELP,
     )
     group.add_argument(
         "--timeout",
@@ -101,21 +166,30 @@ def add_connection_options(
     )
 
 
-def connection_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Connection:
-    """The connection the parsed options name; a missing tenant or pipeline is a usage error."""
+def connection_of(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    *,
+    service: Service = REGISTRY,
+    pipeline_required: bool = True,
+) -> Connection:
+    """The connection the parsed options name; a missing tenant (or required pipeline) is a
+    usage error."""
+    required = [("tenant", "TPF_TENANT")]
+    if pipeline_required:
+        required.append(("pipeline", "TPF_PIPELINE"))
     missing = [
-        f"--{option} (or {variable})"
-        for option, variable in (("tenant", "TPF_TENANT"), ("pipeline", "TPF_PIPELINE"))
-        if not getattr(args, option)
+        f"--{option} (or {variable})" for option, variable in required if not getattr(args, option)
     ]
     if missing:
         parser.error("missing " + " and ".join(missing))
     return Connection(
-        target=args.registry,
+        target=args.target,
         token=args.token,
         tenant_id=args.tenant,
-        pipeline_id=args.pipeline,
+        pipeline_id=(args.pipeline or "").strip(),
         timeout_s=args.timeout,
+        service=service.name,
     )
 
 
@@ -126,6 +200,24 @@ async def open_registry(connection: Connection) -> AsyncIterator[Registry]:
         yield Registry(
             releases=release_service_pb2_grpc.ReleaseServiceStub(channel),
             workers=worker_service_pb2_grpc.WorkerServiceStub(channel),
+            connection=connection,
+        )
+
+
+@asynccontextmanager
+async def open_coordinator(connection: Connection) -> AsyncIterator[Coordinator]:
+    """A channel to the coordinator; the token goes with unary and streaming calls alike."""
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    async with client_channel(
+        connection.target, token=connection.token, options=options
+    ) as channel:
+        yield Coordinator(
+            executions=execution_service_pb2_grpc.ExecutionServiceStub(channel),
+            interactions=interaction_service_pb2_grpc.InteractionServiceStub(channel),
+            dead_letters=dead_letter_service_pb2_grpc.DeadLetterServiceStub(channel),
             connection=connection,
         )
 
@@ -142,5 +234,5 @@ async def collect_pages(
         if not next_token:
             return items
         if next_token == token:
-            raise CliError("the registry returned the same page token twice; listing stopped")
+            raise CliError("the server returned the same page token twice; listing stopped")
         token = next_token

@@ -2,7 +2,7 @@
 
 A failed call prints its gRPC code, the ErrorInfo reason, the server's message and the
 ErrorInfo metadata (`error: NOT_FOUND RELEASE_NOT_FOUND: ... (releaseVersion=v9)`). A call that
-never reached the registry says so, naming the address the CLI tried.
+never reached the service (registry or coordinator) says so, naming the address the CLI tried.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ class CliError(Exception):
     """A failure on the client side (unreadable file, bad descriptor), explained in one line."""
 
 
-def describe_rpc_error(error: grpc.aio.AioRpcError, *, target: str) -> str:
-    """The one-line explanation of a failed call to the registry at `target`."""
+def describe_rpc_error(
+    error: grpc.aio.AioRpcError, *, target: str, service: str = "registry"
+) -> str:
+    """The one-line explanation of a failed call to the `service` at `target`."""
     code = error.code()
     details = error.details() or ""
     info = error_info_of(error)
@@ -25,9 +27,9 @@ def describe_rpc_error(error: grpc.aio.AioRpcError, *, target: str) -> str:
         # Our services put an ErrorInfo on every status they send; a status without one was
         # made by the gRPC library on this side: no connection, or no answer in time.
         if code == grpc.StatusCode.UNAVAILABLE:
-            return f"error: cannot reach the registry at {target}: {details}"
+            return f"error: cannot reach the {service} at {target}: {details}"
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return f"error: the registry at {target} did not answer in time (see --timeout)"
+            return f"error: the {service} at {target} did not answer in time (see --timeout)"
         return f"error: {code.name}: {details}"
     line = f"error: {code.name} {info.reason}: {details}"
     if info.metadata:
