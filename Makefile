@@ -62,7 +62,7 @@ lint: setup ## buf lint + buf format check + ruff + mypy
 	$(BIN)/buf format proto --diff --exit-code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs services tests
+	$(BIN)/mypy libs services tests bench
 
 format: setup ## apply buf format and ruff format
 	$(BIN)/buf format proto -w

@@ -37,8 +37,14 @@ def submit_request(suite: Suite, key: str = "", **order: Any) -> epb.SubmitExecu
     )
 
 
-async def claim(client: CoordinatorClient, dispatcher: str = "d1", **kwargs: Any) -> list[Any]:
-    request = wpb.ClaimWorkRequest(dispatcher_id=dispatcher, max_items=10, **kwargs)
+async def claim(
+    client: CoordinatorClient,
+    dispatcher: str = "d1",
+    *,
+    max_items_override: int = 10,
+    **kwargs: Any,
+) -> list[Any]:
+    request = wpb.ClaimWorkRequest(dispatcher_id=dispatcher, max_items=max_items_override, **kwargs)
     request.wait.FromMilliseconds(2000)
     response = await client.work.ClaimWork(request)
     return list(response.work_items)
@@ -467,9 +473,16 @@ async def test_work_service_refuses_bad_input(suite: Suite) -> None:
             "FIELD_REQUIRED",
         )
         await expect_error(
-            client.work.ClaimWork(wpb.ClaimWorkRequest(dispatcher_id="d", max_items=5000)),
+            client.work.ClaimWork(wpb.ClaimWorkRequest(dispatcher_id="d", max_items=-1)),
             grpc.StatusCode.INVALID_ARGUMENT,
             "FIELD_OUT_OF_RANGE",
+        )
+        # Oversized batches are coerced down, as the contract says (nothing is runnable here).
+        assert await claim(client, max_items_override=5000) == []
+        await expect_error(
+            client.work.CompleteWork(wpb.CompleteWorkRequest(dispatcher_id="d")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_REQUIRED",
         )
         [result] = (
             await client.work.CompleteWork(

@@ -35,11 +35,13 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+import psycopg
 
 from tests.support.registry_client import ADMIN
 from tpf.common.v1 import error_reason_pb2, execution_status_pb2
+from tpf.coordinator.v1 import execution_service_pb2 as epb
+from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
 from tpf.coordinator.v1 import work_service_pb2 as wpb
-from tpf.coordinator.v1 import work_service_pb2_grpc
 from tpf_rpc.channel import client_channel
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ STALE = error_reason_pb2.ERROR_REASON_STALE_FENCING_TOKEN
 StepFunction = Callable[[wpb.WorkItem], Awaitable[wpb.WorkOutcome | None]]
 
 
-class DropWork(Exception):  # noqa: N818 - it is a signal, not an error
+class DropWork(Exception):
     """Raised by a step function: forget the item without reporting (a worker that vanished).
 
     The dispatcher stops renewing its lease, so the sweeper requeues it after the lease.
@@ -123,9 +125,7 @@ def failed(
         tenant_id=item.identity.tenant_id,
         fencing_token=item.fencing_token,
         worker_id="fake-worker",
-        failed=wpb.FailedOutcome(
-            failure_class=failure_class, message=message, retryable=retryable
-        ),
+        failed=wpb.FailedOutcome(failure_class=failure_class, message=message, retryable=retryable),
     )
 
 
@@ -147,6 +147,8 @@ class DispatcherStats:
     step_errors: int = 0
     # RPC failures by "Method:CODE".
     rpc_errors: Counter[str] = field(default_factory=Counter)
+    # Longest single attempt of each method, seconds (a call stuck until its deadline shows).
+    slowest_call_s: dict[str, float] = field(default_factory=dict)
     # execution id -> time.time() when a CompleteWork answer said SUCCEEDED.
     succeeded_at: dict[str, float] = field(default_factory=dict)
 
@@ -212,6 +214,7 @@ class FakeDispatcher:
         self._running: dict[tuple[str, str], _Running] = {}
         self._outcomes: asyncio.Queue[wpb.WorkOutcome] = asyncio.Queue()
         self._slot_freed = asyncio.Event()
+        self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.renewals_paused = False
@@ -258,6 +261,12 @@ class FakeDispatcher:
     def in_flight(self) -> int:
         return len(self._running)
 
+    async def wait_for_successes(self, count: int) -> None:
+        """Return once `count` executions were reported SUCCEEDED to this dispatcher."""
+        while self.stats.succeeded < count:
+            self._progress.clear()
+            await self._progress.wait()
+
     def raise_if_crashed(self) -> None:
         """Re-raise the error of a loop that died (it should never happen)."""
         for task in self._tasks:
@@ -276,14 +285,21 @@ class FakeDispatcher:
         pause_s = 0.02
         while not self._stopping.is_set():
             stub = self._stub()
+            started = time.monotonic()
             try:
                 return await getattr(stub, method)(request, timeout=timeout_s)
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 self.stats.rpc_errors[f"{method}:{code.name}"] += 1
-                if code not in TRANSIENT_CODES or not retry:
+                if code not in TRANSIENT_CODES:
                     log.warning("%s %s failed: %s %s", self.dispatcher_id, method, code, error)
                     return None
+                if not retry:
+                    return None
+            finally:
+                took = time.monotonic() - started
+                if took > self.stats.slowest_call_s.get(method, 0.0):
+                    self.stats.slowest_call_s[method] = round(took, 3)
             # Jittered backoff, so two dispatchers do not hammer a restarting coordinator in step.
             await asyncio.sleep(pause_s * (0.5 + random.random()))
             pause_s = min(pause_s * 2, 0.5)
@@ -317,6 +333,9 @@ class FakeDispatcher:
 
     def _run(self, item: wpb.WorkItem) -> None:
         key = (item.identity.tenant_id, item.execution_id)
+        previous = self._running.get(key)
+        if previous is not None and previous.task is not None:
+            previous.task.cancel()  # a newer claim of the same execution: the old one is stale
         running = _Running(item)
         self._running[key] = running
         if self._step is None:
@@ -357,15 +376,22 @@ class FakeDispatcher:
     async def _complete_loop(self) -> None:
         while not self._stopping.is_set():
             outcomes = [await self._outcomes.get()]
+            # At most one outcome per execution in a batch (the protocol refuses repeats): a
+            # stale claim's outcome and its successor's go in separate calls.
+            batched = {(outcomes[0].tenant_id, outcomes[0].execution_id)}
+            later: list[wpb.WorkOutcome] = []
             while len(outcomes) < self._batch and not self._outcomes.empty():
-                outcomes.append(self._outcomes.get_nowait())
+                outcome = self._outcomes.get_nowait()
+                key = (outcome.tenant_id, outcome.execution_id)
+                (later if key in batched else outcomes).append(outcome)
+                batched.add(key)
+            for outcome in later:
+                self._outcomes.put_nowait(outcome)
             request = wpb.CompleteWorkRequest(dispatcher_id=self.dispatcher_id, outcomes=outcomes)
             if self._use_request_ids:
                 request.request_id = str(uuid.uuid4())
             self.stats.complete_calls += 1
-            response = await self._call(
-                "CompleteWork", request, timeout_s=self._rpc_timeout_s
-            )
+            response = await self._call("CompleteWork", request, timeout_s=self._rpc_timeout_s)
             if response is None:
                 for outcome in outcomes:
                     self.stats.dropped += 1
@@ -376,12 +402,15 @@ class FakeDispatcher:
                 key = (outcome.tenant_id, outcome.execution_id)
                 self._forget(key, outcome.fencing_token)
                 if not result.accepted:
-                    self.stats.rejected[error_reason_pb2.ErrorReason.Name(result.rejection_reason)] += 1
+                    self.stats.rejected[
+                        error_reason_pb2.ErrorReason.Name(result.rejection_reason)
+                    ] += 1
                     continue
                 self.stats.accepted += 1
                 if result.status == SUCCEEDED:
                     self.stats.succeeded += 1
                     self.stats.succeeded_at[outcome.execution_id] = now
+                    self._progress.set()
                 if result.HasField("next_work_item"):
                     self.stats.continued += 1
                     self._run(result.next_work_item)
@@ -432,3 +461,138 @@ class FakeDispatcher:
             if running.task is not None:
                 running.task.cancel()
             self._forget(key, item.fencing_token)
+
+
+# -- submitting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """One submission: its execution, and when it was sent and answered (time.time())."""
+
+    execution_id: str
+    submitted_at: float
+    answered_at: float
+    duplicate: bool
+
+
+async def submit_all(
+    executions: execution_service_pb2_grpc.ExecutionServiceAsyncStub,
+    requests: Sequence[epb.SubmitExecutionRequest],
+    *,
+    concurrency: int = 32,
+    rate_per_s: float | None = None,
+    timeout_s: float = 10.0,
+) -> list[Submitted]:
+    """Submit every request, `concurrency` calls in flight, optionally paced at `rate_per_s`.
+
+    Transient failures are retried; that is safe because a submission is idempotent per tenant,
+    pipeline and idempotency key (a retry of one that did commit answers `duplicate`). The
+    submission time is taken just before the first attempt. Results are in request order.
+    """
+    results: list[Submitted | None] = [None] * len(requests)
+    indexes = iter(range(len(requests)))
+    start = time.time()
+
+    async def one(index: int) -> Submitted:
+        if rate_per_s:
+            await asyncio.sleep(max(0.0, start + index / rate_per_s - time.time()))
+        submitted_at = time.time()
+        pause_s = 0.02
+        while True:
+            try:
+                response = await executions.SubmitExecution(requests[index], timeout=timeout_s)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in TRANSIENT_CODES:
+                    raise
+                await asyncio.sleep(pause_s * (0.5 + random.random()))
+                pause_s = min(pause_s * 2, 0.5)
+                continue
+            return Submitted(response.execution_id, submitted_at, time.time(), response.duplicate)
+
+    async def worker() -> None:
+        for index in indexes:  # one iterator shared by the workers: each index once
+            results[index] = await one(index)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return [r for r in results if r is not None]
+
+
+# -- checking what was committed -------------------------------------------------------------
+
+_STATUSES = "SELECT status, count(*) FROM executions GROUP BY status"
+_EVENTS = "SELECT event, count(*) FROM execution_history GROUP BY event"
+_DUPLICATE_VERSIONS = """
+SELECT tenant_id, execution_id, version, count(*) FROM execution_history
+GROUP BY tenant_id, execution_id, version HAVING count(*) > 1
+"""
+# Versions of every execution are exactly 0..version, one history row each.
+_VERSION_GAPS = """
+SELECT e.execution_id FROM executions e
+LEFT JOIN (SELECT tenant_id, execution_id, count(*) AS n, min(version) AS lo, max(version) AS hi
+           FROM execution_history GROUP BY tenant_id, execution_id) h
+  ON h.tenant_id = e.tenant_id AND h.execution_id = e.execution_id
+WHERE h.n IS NULL OR h.lo <> 0 OR h.hi <> e.version OR h.n <> e.version + 1
+"""
+# The step a commit completed is the step the execution was at in the row before it.
+_STEP_COMMITS = """
+WITH h AS (
+    SELECT tenant_id, execution_id, event,
+           lag(step_index) OVER (PARTITION BY tenant_id, execution_id ORDER BY version) AS ran
+    FROM execution_history
+)
+SELECT h.tenant_id, h.execution_id, h.ran, count(*) FROM h
+JOIN executions e ON e.tenant_id = h.tenant_id AND e.execution_id = h.execution_id
+WHERE h.event IN ('STEP_COMPLETED', 'SUCCEEDED') AND e.status = 'SUCCEEDED'
+GROUP BY h.tenant_id, h.execution_id, h.ran
+"""
+
+
+@dataclass
+class HistoryReport:
+    """What `execution_history` says about a finished workload."""
+
+    statuses: Counter[str]
+    events: Counter[str]
+    # (tenant, execution, version) recorded more than once.
+    duplicate_versions: list[tuple[str, str, int]]
+    # Executions whose history versions are not exactly 0..version.
+    version_gaps: list[str]
+    # (execution, step, commits) of SUCCEEDED executions whose step was committed != 1 time.
+    step_commit_anomalies: list[tuple[str, int | None, int]]
+    # SUCCEEDED executions whose committed steps are not exactly 0..steps-1.
+    incomplete: list[str]
+
+    @property
+    def exactly_once(self) -> bool:
+        return not (
+            self.duplicate_versions
+            or self.version_gaps
+            or self.step_commit_anomalies
+            or self.incomplete
+        )
+
+
+async def history_report(database_url: str, *, steps: int) -> HistoryReport:
+    """Read the executions and their history straight from Postgres and check them."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        statuses = Counter({s: n for s, n in await (await conn.execute(_STATUSES)).fetchall()})
+        events = Counter({e: n for e, n in await (await conn.execute(_EVENTS)).fetchall()})
+        duplicates = [
+            (t, e, v) for t, e, v, _ in await (await conn.execute(_DUPLICATE_VERSIONS)).fetchall()
+        ]
+        gaps = [e for (e,) in await (await conn.execute(_VERSION_GAPS)).fetchall()]
+        per_step: dict[str, dict[int | None, int]] = {}
+        for _tenant, execution, ran, count in await (await conn.execute(_STEP_COMMITS)).fetchall():
+            per_step.setdefault(execution, {})[ran] = count
+    anomalies = [
+        (execution, ran, count)
+        for execution, commits in per_step.items()
+        for ran, count in commits.items()
+        if count != 1
+    ]
+    incomplete = [e for e, commits in per_step.items() if set(commits) != set(range(steps))]
+    missing = statuses["SUCCEEDED"] - len(per_step)
+    if missing:
+        incomplete.append(f"{missing} SUCCEEDED executions without step commits")
+    return HistoryReport(statuses, events, duplicates, gaps, anomalies, incomplete)

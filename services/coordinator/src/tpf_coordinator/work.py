@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from tpf_coordinator.domain.failures import dlq_log_line, truncate_message
@@ -33,7 +34,7 @@ from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
 from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, PostgresWorkStore
 from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope, to_json_dict
-from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError
+from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError, Unavailable
 from tpf_lease import Lease, LeaseHolder, LeaseKey, LeaseStore, LeaseStoreUnavailable, RenewResult
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ class Claimed:
     release: ReleaseInfo
     step: StepInfo
     stop_before_step_index: int
+
+
+@dataclass
+class _ClaimBatch:
+    """What a claimed batch turned into: work items, rows past their last step, an error."""
+
+    claimed: list[Claimed] = field(default_factory=list)
+    ended: list[ExecutionRecord] = field(default_factory=list)
+    failed: list[Exception] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,31 +211,50 @@ class WorkCoordinator:
     ) -> list[Claimed]:
         deadline = time.monotonic() + min(wait_ms, self._max_wait_ms) / 1000
         while True:
+            batch = _ClaimBatch()
             records = await self._store.claim(
                 owner=dispatcher_id,
                 limit=max_items,
                 lease_ms=lease_ms,
                 now_ms=self._now_ms(),
                 filters=filters,
+                before_commit=partial(self._work_items, batch),
             )
             if records:
                 await self._record_leases(records)
-                claimed: list[Claimed] = []
-                ended: list[ExecutionRecord] = []
-                for record in records:
-                    item = await self._claimed(record)
-                    if item is None:
-                        ended.append(record)
-                    else:
-                        claimed.append(item)
-                if ended:
-                    await self._succeed_after_final_await(ended)
-                if claimed:
-                    return claimed
+                if batch.failed:
+                    raise batch.failed[0]
+                if batch.ended:
+                    await self._succeed_after_final_await(batch.ended)
+                if batch.claimed:
+                    return batch.claimed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
             await self._notifications.wait_for_work(min(remaining, _RECHECK_S))
+
+    async def _work_items(self, batch: _ClaimBatch, records: list[ExecutionRecord]) -> None:
+        """Build the work items of a claimed batch, inside the claim's transaction.
+
+        When the registry or the payload store cannot answer (Unavailable), this raises and the
+        claim rolls back. Committed, its rows would sit RUNNING under a lease no dispatcher
+        received until the sweeper requeued them, each time counting toward the poison-pill
+        guard (and a client's transparent retry of the UNAVAILABLE call would answer "no
+        work"). Other errors keep the claim, as before: its lease runs out and the poison-pill
+        guard ends a row that cannot be served.
+        """
+        for record in records:
+            try:
+                item = await self._claimed(record)
+            except Unavailable:
+                raise
+            except Exception as error:
+                batch.failed.append(error)
+                return
+            if item is None:
+                batch.ended.append(record)
+            else:
+                batch.claimed.append(item)
 
     async def _record_leases(self, records: Sequence[ExecutionRecord]) -> None:
         leases = [

@@ -33,7 +33,7 @@ from tpf_rpc.auth import current_principal
 from tpf_rpc.validation import required
 
 Context = grpc.aio.ServicerContext[Any, Any]
-MAX_BATCH = 500
+MAX_BATCH = 1000
 
 
 def _reason_value(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
@@ -43,16 +43,27 @@ def _reason_value(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
         return error_reason_pb2.ERROR_REASON_INTERNAL
 
 
-def _batch_size(value: int, field: str, default: int) -> int:
-    if value < 0 or value > MAX_BATCH:
+def _max_items(value: int) -> int:
+    """ClaimWork's max_items: 0 means 1, above MAX_BATCH is coerced down, negative is refused."""
+    if value < 0:
+        raise InvalidArgument(
+            "FIELD_OUT_OF_RANGE", "maxItems must not be negative", field="maxItems", value=value
+        )
+    return min(value, MAX_BATCH) or 1
+
+
+def _check_batch(size: int, field: str) -> None:
+    """A batch of leases or outcomes: at least one, at most MAX_BATCH."""
+    if size == 0:
+        raise InvalidArgument("FIELD_REQUIRED", f"{field} must not be empty", field=field)
+    if size > MAX_BATCH:
         raise InvalidArgument(
             "FIELD_OUT_OF_RANGE",
-            f"{field} must be between 0 and {MAX_BATCH}",
+            f"{field} holds {size} items; send at most {MAX_BATCH} per call",
             field=field,
-            value=value,
+            value=size,
             max=MAX_BATCH,
         )
-    return value or default
 
 
 def _await_of(message: pb.AwaitRequestedOutcome) -> AwaitAsked:
@@ -164,7 +175,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
     async def _claim(self, request: pb.ClaimWorkRequest) -> pb.ClaimWorkResponse:
         principal = current_principal()
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
-        max_items = _batch_size(request.max_items, "maxItems", 1)
+        max_items = _max_items(request.max_items)
         wait_ms = request.wait.ToMilliseconds() if request.HasField("wait") else 0
         lease_ms = (
             request.lease_duration.ToMilliseconds() if request.HasField("lease_duration") else 0
@@ -192,7 +203,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         principal = current_principal()
         require_any_role(principal, WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
-        _batch_size(len(request.leases), "leases", 0)
+        _check_batch(len(request.leases), "leases")
         for lease in request.leases:
             principal.require_tenant(required(lease.tenant_id, "leases.tenantId"))
             required(lease.execution_id, "leases.executionId")
@@ -234,7 +245,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         principal = current_principal()
         require_any_role(principal, WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
-        _batch_size(len(request.outcomes), "outcomes", 0)
+        _check_batch(len(request.outcomes), "outcomes")
         completions: list[Completion] = []
         refused: dict[int, InvalidArgument] = {}
         for index, outcome in enumerate(request.outcomes):

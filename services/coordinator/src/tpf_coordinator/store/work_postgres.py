@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,10 @@ class PostgresWorkStore:
         lease_ms: int,
         now_ms: int,
         filters: ClaimFilter,
+        before_commit: Callable[[list[ExecutionRecord]], Awaitable[None]] | None = None,
     ) -> list[ExecutionRecord]:
+        """Claim a batch; `before_commit(records)` runs in the claim's transaction, and if it
+        raises, the claim is rolled back."""
         async with (
             self._pool.connection() as conn,
             conn.transaction(),
@@ -165,7 +168,10 @@ class PostgresWorkStore:
                         for row in rows
                     ],
                 )
-        return [ExecutionRecord.from_row(row) for row in rows]
+            records = [ExecutionRecord.from_row(row) for row in rows]
+            if records and before_commit is not None:
+                await before_commit(records)
+        return records
 
     def connection(self) -> Any:
         return self._pool.connection()
