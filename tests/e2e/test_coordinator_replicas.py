@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import grpc
 import pytest
 
 from tests.e2e.conftest import Suite
@@ -114,3 +115,33 @@ async def test_two_replicas_run_every_execution_exactly_once(
     assert report.events["STEP_COMPLETED"] == EXECUTIONS * (STEPS - 1)
     assert report.events["SUCCEEDED"] == EXECUTIONS
     assert first.is_running and second.is_running
+
+
+async def test_a_watch_on_one_replica_sees_changes_committed_through_the_other(
+    suite: Suite, start_service: Any
+) -> None:
+    other = start_service("tpf_coordinator", suite.coordinator_env)
+    async with (
+        coordinator_client(suite.coordinator.target) as watcher,
+        coordinator_client(other.target) as writer,
+    ):
+        eid = (await writer.executions.SubmitExecution(submission(suite.tenant, 0))).execution_id
+        stream = watcher.executions.WatchExecution(
+            epb.WatchExecutionRequest(tenant_id=suite.tenant, execution_id=eid)
+        )
+        first = await stream.read()
+        assert isinstance(first, epb.WatchExecutionResponse) and first.execution.version == 0
+        claim = wpb.ClaimWorkRequest(dispatcher_id="d", max_items=1)
+        claim.wait.FromMilliseconds(2000)
+        [item] = (await writer.work.ClaimWork(claim)).work_items
+        update = await asyncio.wait_for(stream.read(), timeout=10)
+        assert isinstance(update, epb.WatchExecutionResponse)
+        assert update.execution.version == item.fencing_token == 1
+        await writer.executions.CancelExecution(
+            epb.CancelExecutionRequest(tenant_id=suite.tenant, execution_id=eid)
+        )
+        versions = []
+        while (last := await asyncio.wait_for(stream.read(), timeout=10)) is not grpc.aio.EOF:
+            assert isinstance(last, epb.WatchExecutionResponse)
+            versions.append(last.execution.version)
+        assert versions == [2]
