@@ -8,7 +8,6 @@ transaction (a group commit), each item in its own savepoint so one bad item can
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -17,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from tpf_coordinator.domain.failures import dlq_log_line, truncate_message
-from tpf_coordinator.domain.model import ExecutionStatus, StepFailure, Transition
+from tpf_coordinator.domain.failures import dlq_log_line
+from tpf_coordinator.domain.model import ExecutionStatus, Transition
 from tpf_coordinator.domain.transitions import (
     AwaitRequested,
     PipelineCompleted,
@@ -28,32 +27,30 @@ from tpf_coordinator.domain.transitions import (
 )
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
-from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo, StepInfo
+from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
 from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
-from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, PostgresWorkStore
-from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope, to_json_dict
+from tpf_coordinator.store.work_postgres import ClaimFilter, PostgresWorkStore
+from tpf_coordinator.work_outcomes import (
+    AwaitAsked,
+    Claimed,
+    Completion,
+    CompletionResult,
+    PipelineDone,
+    StepDone,
+    failure_of,
+    next_input,
+)
+from tpf_envelope import Envelope
 from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError, Unavailable
 from tpf_lease import Lease, LeaseHolder, LeaseKey, LeaseStore, LeaseStoreUnavailable, RenewResult
 
 log = logging.getLogger(__name__)
 dlq_log = logging.getLogger("tpf_coordinator.dlq")
 
-NON_RETRYABLE_CODE = "NonRetryableException"
-WORKER_FAILURE_CODE = "TransitionWorkerFailureException"
 # Runnable rows that become due (retry backoff) are not notified; long polls re-check this often.
 _RECHECK_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claimed execution with the release step it must run."""
-
-    record: ExecutionRecord
-    release: ReleaseInfo
-    step: StepInfo
-    stop_before_step_index: int
 
 
 @dataclass
@@ -63,91 +60,6 @@ class _ClaimBatch:
     claimed: list[Claimed] = field(default_factory=list)
     ended: list[ExecutionRecord] = field(default_factory=list)
     failed: list[Exception] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class StepDone:
-    next_step_index: int
-    outputs: tuple[Envelope, ...]
-    continue_claim: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineDone:
-    outputs: tuple[Envelope, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitAsked:
-    await_step_index: int
-    new_await: NewAwait
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    failure_class: str
-    message: str
-    retryable: bool
-    permanent_input_error: bool
-    error_code: str | None
-
-
-Outcome = StepDone | PipelineDone | AwaitAsked | Failed
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    tenant_id: str
-    execution_id: str
-    fencing_token: int
-    worker_id: str
-    outcome: Outcome
-
-
-@dataclass
-class CompletionResult:
-    tenant_id: str
-    execution_id: str
-    accepted: bool
-    error: TpfError | None = None
-    record: ExecutionRecord | None = None
-    next_work: Claimed | None = None
-    log_lines: list[str] = field(default_factory=list)
-
-
-def failure_of(outcome: Failed) -> StepFailure:
-    """TPF's mapping of a failed worker result to errorCode/errorMessage (TPF_WIRE §9.7)."""
-    if outcome.error_code:
-        return StepFailure(
-            outcome.error_code,
-            truncate_message(outcome.message, 512),
-            outcome.retryable,
-            outcome.permanent_input_error,
-        )
-    if not outcome.retryable:
-        message = outcome.message or outcome.failure_class
-        return StepFailure(
-            NON_RETRYABLE_CODE, truncate_message(message, 512), False, outcome.permanent_input_error
-        )
-    message = (
-        f"{outcome.failure_class}: {outcome.message}" if outcome.message else outcome.failure_class
-    )
-    return StepFailure(
-        WORKER_FAILURE_CODE, truncate_message(message, 512), True, outcome.permanent_input_error
-    )
-
-
-def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
-    """One output is the next step's input as is; several become a MULTI input snapshot."""
-    if len(outputs) == 1:
-        return outputs[0]
-    items = [to_json_dict(e) for e in outputs]
-    text = json.dumps(
-        {"shape": "MULTI", "payload": None, "items": items},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return Envelope(INPUT_SNAPSHOT, TRANSITION_ENCODING, text)
 
 
 def _stale(completion: Completion, record: ExecutionRecord | None) -> TpfError:

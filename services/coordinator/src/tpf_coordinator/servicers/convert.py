@@ -9,7 +9,7 @@ from tpf.coordinator.v1 import execution_pb2, work_service_pb2
 from tpf.registry.v1 import release_pb2
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
-from tpf_coordinator.work import Claimed
+from tpf_coordinator.work_outcomes import Claimed
 from tpf_envelope import Envelope
 from tpf_errors import InvalidArgument
 

@@ -18,7 +18,8 @@ from tpf_coordinator.servicers.convert import (
     work_item,
 )
 from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, NewInteraction
-from tpf_coordinator.work import (
+from tpf_coordinator.work import WorkCoordinator
+from tpf_coordinator.work_outcomes import (
     AwaitAsked,
     Completion,
     CompletionResult,
@@ -26,7 +27,6 @@ from tpf_coordinator.work import (
     Outcome,
     PipelineDone,
     StepDone,
-    WorkCoordinator,
 )
 from tpf_errors import InvalidArgument
 from tpf_rpc.auth import current_principal
