@@ -8,15 +8,16 @@ then health NOT_SERVING, `server.stop(grace)`, and the caller's `on_stop`.
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
-from tpf_config import CommonSettings, ConfigError, env_var_name
+from tpf_config import CommonSettings, ConfigError, env_var_name, load_settings
 from tpf_rpc.channel import client_channel
 from tpf_rpc.interceptors import (
     AuthInterceptor,
@@ -24,9 +25,11 @@ from tpf_rpc.interceptors import (
     ErrorTranslator,
     TracingInterceptor,
 )
-from tpf_telemetry import configure_tracing
+from tpf_telemetry import configure_logging, configure_tracing
 
-__all__ = ["client_channel", "serve"]
+__all__ = ["client_channel", "run_main", "serve"]
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +159,27 @@ async def _shut_down(
     finally:
         if on_stop is not None:
             await on_stop()
+
+
+def run_main(
+    settings_cls: type[SettingsT],
+    *,
+    service_name: str,
+    run: Callable[[SettingsT], Coroutine[Any, Any, None]],
+) -> None:
+    """A service's `main()`: settings, JSON logging, then `run` on an event loop.
+
+    A configuration error (invalid variable, no tokens, port in use) ends the process with a
+    one-line message and exit code 2, never a stack trace.
+    """
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as error:
+        print(f"{service_name}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service=service_name, level=settings.log_level, fmt=settings.log_format)
+    try:
+        asyncio.run(run(settings))
+    except ConfigError as error:
+        logger.error("configuration error: %s", error)
+        raise SystemExit(2) from None

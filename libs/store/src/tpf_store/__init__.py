@@ -11,6 +11,7 @@ from tpf_store.migrate import (
     migrate,
 )
 from tpf_store.pool import Pool, connection_retrying, open_pool, wait_for_database
+from tpf_store.service_database import ServiceDatabase, open_service_database
 
 __all__ = [
     "EmbeddedPostgres",
@@ -21,10 +22,12 @@ __all__ = [
     "MigrationFailed",
     "MigrationFileInvalid",
     "Pool",
+    "ServiceDatabase",
     "connection_retrying",
     "embedded_default_database",
     "load_migrations",
     "migrate",
     "open_pool",
+    "open_service_database",
     "wait_for_database",
 ]

@@ -2,51 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
-
-from tpf_config import ConfigError, load_settings
 from tpf_coordinator.server import SERVICE_FULL_NAMES, build_coordinator
 from tpf_coordinator.settings import CoordinatorSettings
-from tpf_rpc.server import serve
-from tpf_store import migrate, open_pool
-from tpf_store.embedded import embedded_default_database
+from tpf_rpc.server import run_main, serve
+from tpf_store import open_service_database
 from tpf_store.errors import database_unavailable
-from tpf_telemetry import configure_logging
-
-log = logging.getLogger("tpf_coordinator")
 
 
 async def run(settings: CoordinatorSettings) -> None:
-    embedded = None
-    if settings.database_url is not None:
-        url = settings.database_url
-    else:
-        embedded, url = await asyncio.to_thread(embedded_default_database, settings.data_dir)
-        log.info("using embedded Postgres", extra={"data_dir": str(settings.data_dir)})
-    pool = await open_pool(
-        url,
+    database = await open_service_database(
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        component="coordinator",
+        package="tpf_coordinator",
+        pool_name="tpf-coordinator",
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
-        name="tpf-coordinator",
     )
-    coordinator = None
-
-    async def on_stop() -> None:
-        if coordinator is not None:
-            await coordinator.stop()
-        await pool.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-
     try:
-        await migrate(pool, component="coordinator", package="tpf_coordinator")
-        coordinator = build_coordinator(settings, pool, url)
+        coordinator = build_coordinator(settings, database.pool, database.url)
         await coordinator.start()
     except BaseException:
-        await on_stop()
+        await database.close()
         raise
+
+    async def on_stop() -> None:
+        await coordinator.stop()
+        await database.close()
+
     await serve(
         settings=settings,
         service_name="tpf-coordinator",
@@ -63,17 +46,7 @@ async def run(settings: CoordinatorSettings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings(CoordinatorSettings)
-    except ConfigError as error:
-        print(f"tpf-coordinator: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    configure_logging(service="tpf-coordinator", level=settings.log_level, fmt=settings.log_format)
-    try:
-        asyncio.run(run(settings))
-    except ConfigError as error:
-        log.error("configuration error: %s", error)
-        raise SystemExit(2) from None
+    run_main(CoordinatorSettings, service_name="tpf-coordinator", run=run)
 
 
 if __name__ == "__main__":
