@@ -3,12 +3,13 @@
 import pytest
 
 from tpf_config import TokenGrant
-from tpf_errors import ErrorKind, PermissionDenied, TpfError
+from tpf_errors import ErrorKind, InvalidArgument, PermissionDenied, TpfError
 from tpf_rpc.auth import (
     ROLE_ADMIN,
     ROLE_CONTROL_PLANE,
     ROLE_WORKER,
     Principal,
+    authorize,
     current_principal,
     principal_scope,
 )
@@ -116,3 +117,23 @@ def test_interceptor_with_auth_disabled_makes_everyone_anonymous_admin() -> None
 
 def test_interceptor_without_grants_refuses_everyone() -> None:
     assert _reason_for(AuthInterceptor([]), (("authorization", "Bearer x"),)) == "TOKEN_INVALID"
+
+
+def test_require_any_role_passes_for_one_held_role_and_names_the_first_otherwise() -> None:
+    WORKER_A.require_any_role((ROLE_CONTROL_PLANE, ROLE_WORKER))
+    with pytest.raises(PermissionDenied) as raised:
+        WORKER_A.require_any_role((ROLE_CONTROL_PLANE, ROLE_ADMIN))
+    assert raised.value.metadata == {"requiredRole": ROLE_CONTROL_PLANE}
+
+
+def test_authorize_checks_the_tenant_field_then_role_then_scope() -> None:
+    with principal_scope(WORKER_A):
+        with pytest.raises(InvalidArgument):
+            authorize(" ", (ROLE_WORKER,))
+        with pytest.raises(PermissionDenied) as role:
+            authorize("tenant-b", (ROLE_CONTROL_PLANE,))
+        assert role.value.reason == "ROLE_REQUIRED"
+        with pytest.raises(PermissionDenied) as scope:
+            authorize("tenant-b", (ROLE_WORKER,))
+        assert scope.value.reason == "TENANT_NOT_IN_SCOPE"
+        assert authorize(" tenant-a ", (ROLE_WORKER,)) == (WORKER_A, "tenant-a")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tpf_config import ALL_TENANTS, ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER, TokenGrant
 from tpf_errors import PermissionDenied
+from tpf_rpc.validation import required
 
 __all__ = [
     "ALL_TENANTS",
@@ -18,6 +19,7 @@ __all__ = [
     "ROLE_CONTROL_PLANE",
     "ROLE_WORKER",
     "Principal",
+    "authorize",
     "current_principal",
     "principal_scope",
 ]
@@ -52,6 +54,11 @@ class Principal:
 
     def is_tenant_in_scope(self, tenant_id: str) -> bool:
         return tenant_id in self.tenants or ALL_TENANTS in self.tenants
+
+    def require_any_role(self, roles: tuple[str, ...]) -> None:
+        """Raise PERMISSION_DENIED (ROLE_REQUIRED, naming the first) unless the caller has one."""
+        if not any(self.has_role(role) for role in roles):
+            self.require_role(roles[0])
 
     def require_role(self, role: str) -> None:
         """Raise PERMISSION_DENIED (ROLE_REQUIRED) unless the caller has `role`."""
@@ -98,3 +105,16 @@ def current_principal() -> Principal:
         raise LookupError(
             "no principal in context; is the RPC served through tpf_rpc's AuthInterceptor?"
         ) from None
+
+
+def authorize(tenant_id: str, roles: tuple[str, ...]) -> tuple[Principal, str]:
+    """The caller of a tenant-scoped RPC: one of `roles`, scoped to the tenant.
+
+    The tenant is validated first, so a request without one gets FIELD_REQUIRED, not a
+    permission error. Returns the principal and the trimmed tenant id.
+    """
+    tenant = required(tenant_id, "tenantId")
+    principal = current_principal()
+    principal.require_any_role(roles)
+    principal.require_tenant(tenant)
+    return principal, tenant

@@ -8,27 +8,14 @@ from tpf_rpc.auth import (
     ROLE_CONTROL_PLANE,
     ROLE_WORKER,
     Principal,
-    current_principal,
+    authorize,
 )
-from tpf_rpc.validation import required
 
 CONTROL_PLANE_ROLES = (ROLE_CONTROL_PLANE, ROLE_ADMIN)
 WORKER_ROLES = (ROLE_WORKER, ROLE_ADMIN)
 ADMIN_ROLES = (ROLE_ADMIN,)
 
-
-def require_any_role(principal: Principal, roles: tuple[str, ...]) -> None:
-    if not any(principal.has_role(role) for role in roles):
-        principal.require_role(roles[0])
-
-
-def authorize(tenant_id: str, roles: tuple[str, ...]) -> tuple[Principal, str]:
-    """Tenant first (FIELD_REQUIRED), then role, then tenant scope."""
-    tenant = required(tenant_id, "tenantId")
-    principal = current_principal()
-    require_any_role(principal, roles)
-    principal.require_tenant(tenant)
-    return principal, tenant
+__all__ = ["ADMIN_ROLES", "CONTROL_PLANE_ROLES", "WORKER_ROLES", "authorize", "scoped_tenants"]
 
 
 def scoped_tenants(principal: Principal, requested: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import work_service_pb2 as pb
 from tpf.coordinator.v1 import work_service_pb2_grpc
 from tpf_coordinator.request_ids import RequestIds
-from tpf_coordinator.servicers.access import WORKER_ROLES, require_any_role, scoped_tenants
+from tpf_coordinator.servicers.access import WORKER_ROLES, scoped_tenants
 from tpf_coordinator.servicers.convert import (
     STATUS_TO_PROTO,
     envelope_from_proto,
@@ -163,7 +163,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         self, request: pb.ClaimWorkRequest, context: Context
     ) -> pb.ClaimWorkResponse:
         principal = current_principal()
-        require_any_role(principal, WORKER_ROLES)
+        principal.require_any_role(WORKER_ROLES)
         return await self._request_ids.once(
             scope=f"ClaimWork/{principal.subject}/{request.dispatcher_id}",
             request_id=request.request_id,
@@ -201,7 +201,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         self, request: pb.RenewLeasesRequest, context: Context
     ) -> pb.RenewLeasesResponse:
         principal = current_principal()
-        require_any_role(principal, WORKER_ROLES)
+        principal.require_any_role(WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
         _check_batch(len(request.leases), "leases")
         for lease in request.leases:
@@ -232,7 +232,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         self, request: pb.CompleteWorkRequest, context: Context
     ) -> pb.CompleteWorkResponse:
         principal = current_principal()
-        require_any_role(principal, WORKER_ROLES)
+        principal.require_any_role(WORKER_ROLES)
         return await self._request_ids.once(
             scope=f"CompleteWork/{principal.subject}/{request.dispatcher_id}",
             request_id=request.request_id,
@@ -243,7 +243,6 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
 
     async def _complete(self, request: pb.CompleteWorkRequest) -> pb.CompleteWorkResponse:
         principal = current_principal()
-        require_any_role(principal, WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
         _check_batch(len(request.outcomes), "outcomes")
         completions: list[Completion] = []
