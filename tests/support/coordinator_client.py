@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from tests.support.channels import FRESH_CONNECTION
 from tests.support.registry_client import ADMIN
 from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
 from tpf_rpc.channel import client_channel
@@ -25,7 +26,7 @@ async def coordinator_client(
     target: str, token: str | None = ADMIN
 ) -> AsyncIterator[CoordinatorClient]:
     channel = client_channel(
-        target, token=token, options=[("grpc.max_send_message_length", 64 << 20)]
+        target, token=token, options=[("grpc.max_send_message_length", 64 << 20), *FRESH_CONNECTION]
     )
     async with channel:
         yield CoordinatorClient(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from tests.support.channels import FRESH_CONNECTION
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
 from tpf_rpc.channel import client_channel
 
@@ -48,7 +49,7 @@ class RegistryClient:
 @asynccontextmanager
 async def registry_client(target: str, token: str | None = ADMIN) -> AsyncIterator[RegistryClient]:
     channel = client_channel(
-        target, token=token, options=[("grpc.max_send_message_length", 80 << 20)]
+        target, token=token, options=[("grpc.max_send_message_length", 80 << 20), *FRESH_CONNECTION]
     )
     async with channel:
         yield RegistryClient(

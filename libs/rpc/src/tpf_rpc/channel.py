@@ -43,6 +43,11 @@ def client_channel(
     """
     options = [
         ("grpc.enable_retries", 1),
+        # gRPC's default reconnect backoff grows to 120 s: a peer restarted during a redeploy
+        # would stay unreachable for minutes after it is back. Calls fail fast while the
+        # subchannel backs off, so keep the backoff short.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 3000),
         ("grpc.service_config", json.dumps(_SERVICE_CONFIG)),
         *options,
     ]
