@@ -1,0 +1,1 @@
+"""TPF's restaurant-approval example pipeline, written with the tpf_worker SDK."""

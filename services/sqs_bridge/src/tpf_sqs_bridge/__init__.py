@@ -1,0 +1,1 @@
+"""SQS bridge: submissions and interaction completions from SQS queues, replies and terminal events back."""
