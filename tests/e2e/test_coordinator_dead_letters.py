@@ -16,7 +16,8 @@ from tests.support.coordinator_client import CoordinatorClient, coordinator_clie
 from tests.support.grpc_errors import expect_error
 from tests.support.registry_client import ADMIN_B, CONTROL_PLANE_A, registry_client
 from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
-from tpf.common.v1 import error_reason_pb2
+from tests.support.restaurant import order_envelope
+from tpf.common.v1 import error_reason_pb2, payload_pb2
 from tpf.common.v1 import execution_status_pb2 as st
 from tpf.coordinator.v1 import dead_letter_pb2, dead_letter_service_pb2_grpc, execution_pb2
 from tpf.coordinator.v1 import dead_letter_service_pb2 as dpb
@@ -401,3 +402,37 @@ async def test_redrive_onto_another_release_repins_the_execution(
         assert (last.release_version, last.reason) == (newer.release_version, "operator")
         [item] = await claim(client)
         assert item.identity.release_version == newer.release_version
+
+
+async def test_redrive_with_a_replacement_input_runs_the_step_on_the_fixed_input(
+    suite: Suite,
+) -> None:
+    fixed = {"requestId": str(uuid.uuid4()), "customerName": "Fixed"}
+    async with coordinator_client(suite.coordinator.target) as client:
+        eid = await fail_permanently(client, suite)
+        bad = payload_pb2.PayloadEnvelope(
+            payload_type_id="java.util.Map",
+            payload_encoding="application/tpf-transition+json",
+            payload="{not json",
+        )
+        await expect_error(
+            dead_letters_of(client).RedriveExecution(
+                redrive(suite, eid, allow_failed=True, replacement_input=bad)
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "PAYLOAD_UNDECODABLE",
+        )
+        assert (await get(client, suite, eid)).execution.version == 2, "a refused redrive changes nothing"
+
+        replacement = order_envelope(customerName="Fixed", requestId=fixed["requestId"])
+        answer = await dead_letters_of(client).RedriveExecution(
+            redrive(
+                suite, eid, allow_failed=True, expected_version=2, replacement_input=replacement
+            )
+        )
+        assert answer.status == st.EXECUTION_STATUS_QUEUED
+        [item] = await claim(client)
+        assert item.execution_id == eid and item.attempt == 1
+        assert item.input_payload == replacement, "the step runs on the replacement input"
+        entries = await history(client, suite, eid)
+        assert any("input replaced" in entry.reason for entry in entries)

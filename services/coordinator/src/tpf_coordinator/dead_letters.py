@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tpf_coordinator.domain.dead_letters import redrive_log_line
 from tpf_coordinator.domain.model import ExecutionState, ExecutionStatus
 from tpf_coordinator.domain.transitions import Redrive, apply
+from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
 from tpf_coordinator.store.dead_letters_postgres import (
     DeadLetterCursor,
@@ -26,6 +27,7 @@ from tpf_coordinator.store.dead_letters_postgres import (
 )
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore, identity_of
 from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
+from tpf_envelope import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, decode
 from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ class RedriveOrder:
     allow_failed: bool = False
     expected_version: int | None = None
     target_release_version: str | None = None
+    # A corrected input for the step the execution resumes at (DESIGN §6: fix, then redrive).
+    replacement_input: Envelope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +106,17 @@ class DeadLetters:
         executions: PostgresExecutionStore,
         catalog: ReleaseCatalog,
         now_ms: Callable[[], int],
+        payloads: Payloads | None = None,
+        allowed_prefixes: tuple[str, ...] = (),
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self._store = store
         self._executions = executions
         self._catalog = catalog
         self._now_ms = now_ms
+        self._payloads = payloads
+        self._allowed_prefixes = allowed_prefixes
+        self._max_payload_bytes = max_payload_bytes
 
     async def list_dead_letters(
         self,
@@ -120,6 +130,15 @@ class DeadLetters:
 
     async def redrive(self, order: RedriveOrder) -> Redriven:
         target: ReleaseInfo | None = None
+        reason = order.reason
+        if order.replacement_input is not None:
+            # Well-formedness only, as for an await response: the step itself judges the value.
+            decode(
+                order.replacement_input,
+                allowed_prefixes=self._allowed_prefixes,
+                max_size_bytes=self._max_payload_bytes,
+            )
+            reason = f"{reason} (input replaced)"
         if order.target_release_version:
             pinned = await self._executions.get(order.tenant_id, order.execution_id)
             if pinned is None:
@@ -137,7 +156,7 @@ class DeadLetters:
                     now_ms=self._now_ms(),
                     allow_failed=order.allow_failed,
                     expected_version=order.expected_version,
-                    reason=order.reason,
+                    reason=reason,
                     execution_id=order.execution_id,
                 ),
                 actor=order.actor,
@@ -158,6 +177,9 @@ class DeadLetters:
                     transition,
                     release_version=target.release_version if target else None,
                     contract_version=target.contract_version if target else None,
+                    payload=order.replacement_input,
+                    set_payload=order.replacement_input is not None,
+                    payloads=self._payloads,
                 )
             except StaleVersion:
                 raise Aborted(
@@ -173,7 +195,7 @@ class DeadLetters:
                 before_version=record.state.version,
                 now_ms=transition.after.updated_at_ms,
                 by=order.actor,
-                reason=order.reason,
+                reason=reason,
             )
         after = transition.after
         log.info(

@@ -107,14 +107,15 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         ),
         threshold_bytes=settings.payload_offload_bytes,
     )
+    allowed_prefixes = tuple(
+        p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
+    )
     executions = Executions(
         store=PostgresExecutionStore(pool),
         catalog=catalog,
         now_ms=system_now_ms,
         idempotency_policy=settings.idempotency_policy,
-        allowed_prefixes=tuple(
-            p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
-        ),
+        allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
     )
@@ -136,9 +137,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         executions=PostgresExecutionStore(pool),
         now_ms=system_now_ms,
         resume_token_secret=resume_token_secret(settings),
-        allowed_prefixes=tuple(
-            p.strip() for p in settings.allowed_payload_prefixes.split(",") if p.strip()
-        ),
+        allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
     )
@@ -147,6 +146,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         executions=PostgresExecutionStore(pool),
         catalog=catalog,
         now_ms=system_now_ms,
+        payloads=payloads,
+        allowed_prefixes=allowed_prefixes,
+        max_payload_bytes=settings.max_payload_bytes,
     )
     sweeper = Sweeper(
         pool=pool,

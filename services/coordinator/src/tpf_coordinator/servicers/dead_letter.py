@@ -27,7 +27,7 @@ from tpf_coordinator.domain.failures import (
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.access import ADMIN_ROLES, authorize
-from tpf_coordinator.servicers.convert import STATUS_TO_PROTO
+from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
 from tpf_coordinator.store.dead_letters_postgres import (
     DeadLetterCursor,
     DeadLetterFilter,
@@ -225,6 +225,11 @@ class DeadLetterServicer(dead_letter_service_pb2_grpc.DeadLetterServiceServicer)
             allow_failed=request.allow_failed,
             expected_version=expected_version,
             target_release_version=_target_release(request),
+            replacement_input=(
+                envelope_from_proto(request.replacement_input)
+                if request.HasField("replacement_input")
+                else None
+            ),
         )
         return await self._request_ids.once(
             scope=f"RedriveExecution/{tenant}",
