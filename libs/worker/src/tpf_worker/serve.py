@@ -1,0 +1,159 @@
+"""`python -m tpf_worker serve`: host one pipeline release over gRPC, REST or SQS.
+
+Loads the pipeline, starts the chosen server, prints one `worker-ready` JSON line on stdout
+(launchers and tests wait for it), optionally registers with the registry and heartbeats, and on
+SIGTERM/SIGINT stops taking requests, lets in-flight ones finish (10 s grace) and exits 0.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tpf_telemetry import configure_logging
+from tpf_worker.protocol import Capability, Command, Result
+from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
+from tpf_worker.transports.grpc import GrpcWorkerServer
+from tpf_worker.transports.rest import RestWorkerServer
+from tpf_worker.transports.sqs import SqsConfig, SqsWorkerServer
+
+__all__ = ["main", "parse_args"]
+
+logger = logging.getLogger(__name__)
+
+_GRACE_S = 10.0
+_TRANSPORTS = ("grpc", "rest", "sqs")
+
+
+class _Server(Protocol):
+    async def stop(self, grace_s: float = 5.0) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Served:
+    server: _Server
+    endpoint: str
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tpf_worker")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a pipeline over a worker protocol")
+    serve.add_argument("--pipeline", required=True, help="package.module:ATTRIBUTE")
+    serve.add_argument("--transport", required=True, choices=_TRANSPORTS)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--shared-secret-env", default="TPF_WORKER_SHARED_SECRET")
+    serve.add_argument("--request-queue-url")
+    serve.add_argument("--response-queue-url")
+    serve.add_argument("--sqs-endpoint-url")
+    serve.add_argument("--sqs-region", default="us-east-1")
+    serve.add_argument("--registry-target", help="host:port of the registry's gRPC API")
+    serve.add_argument("--registry-token-env", default="TPF_WORKER_REGISTRY_TOKEN")
+    serve.add_argument("--tenant", default="default")
+    serve.add_argument("--worker-id", default=None, help="default: <hostname>-<pid>")
+    serve.add_argument("--advertise", default=None, help="endpoint to register (default: bound)")
+    serve.add_argument("--heartbeat-s", type=float, default=30.0)
+    serve.add_argument("--release-version", default=None)
+    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-format", default="json")
+    args = parser.parse_args(list(argv))
+    if args.transport == "sqs" and not (args.request_queue_url and args.response_queue_url):
+        parser.error("--transport sqs needs --request-queue-url and --response-queue-url")
+    return args
+
+
+def _env(name: str) -> str:
+    # The CLI names the variable holding each secret, so secrets never appear in argv.
+    value = os.environ.get(name, "")
+    if not value:
+        raise SystemExit(f"environment variable {name} is empty or unset")
+    return value
+
+
+class _Runtime(Protocol):
+    def capability(self, provider_name: str) -> Capability: ...
+
+    async def execute(self, command: Command) -> Result: ...
+
+
+async def _start(args: argparse.Namespace, runtime: _Runtime, secret: str) -> _Served:
+    capability = runtime.capability(args.transport)
+    if args.transport == "grpc":
+        grpc_server = GrpcWorkerServer(runtime.execute, capability, shared_secret=secret)
+        port = await grpc_server.start(args.host, args.port)
+        return _Served(grpc_server, f"{args.host}:{port}")
+    if args.transport == "rest":
+        rest_server = RestWorkerServer(runtime.execute, capability, shared_secret=secret)
+        port = await rest_server.start(args.host, args.port)
+        return _Served(rest_server, f"http://{args.host}:{port}")
+    config = SqsConfig(
+        region=args.sqs_region,
+        endpoint_url=args.sqs_endpoint_url,
+        access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+    )
+    sqs_server = SqsWorkerServer(
+        runtime.execute,
+        capability,
+        shared_secret=secret,
+        request_queue_url=args.request_queue_url,
+        config=config,
+        response_queue_url=args.response_queue_url,
+    )
+    await sqs_server.start()
+    return _Served(sqs_server, args.request_queue_url)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    # Imported here: release/runtime pull in the whole authoring SDK, which --help does not need.
+    from tpf_worker.release import identity_of, load_pipeline
+    from tpf_worker.runtime import WorkerRuntime
+
+    secret = _env(args.shared_secret_env)
+    pipeline = load_pipeline(args.pipeline)
+    runtime = WorkerRuntime(pipeline, identity_of(pipeline, release_version=args.release_version))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    served = await _start(args, runtime, secret)
+    registration: WorkerRegistration | None = None
+    try:
+        ready = {"event": "worker-ready", "transport": args.transport, "endpoint": served.endpoint}
+        print(json.dumps(ready, separators=(",", ":")), flush=True)
+        if args.registry_target:
+            token = os.environ.get(args.registry_token_env) or None
+            announcement = WorkerAnnouncement(
+                tenant_id=args.tenant,
+                worker_id=args.worker_id or f"{socket.gethostname()}-{os.getpid()}",
+                protocol=args.transport,
+                endpoint=args.advertise or served.endpoint,
+                capability=runtime.capability(args.transport),
+            )
+            registration = WorkerRegistration(
+                announcement, target=args.registry_target, token=token, heartbeat_s=args.heartbeat_s
+            )
+            await registration.start()
+        await stop.wait()
+        logger.info("Stopping worker: finishing in-flight requests")
+    finally:
+        if registration is not None:
+            await registration.stop()
+        await served.server.stop(_GRACE_S)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(service="tpf-worker", level=args.log_level, fmt=args.log_format)
+    asyncio.run(_serve(args))
+    return 0
