@@ -2,8 +2,9 @@
 
 Registry commands (`releases`, `workers`) call the registry; execution commands (`submit`,
 `status`, `result`, `history`, `cancel`, `executions`, `interactions`, `dlq`) call the
-coordinator. Exit codes: 0 success, 1 the call failed (or the service could not be reached, or a
-watched execution did not succeed), 2 usage error.
+coordinator; `release build` runs locally and calls nothing. Exit codes: 0 success, 1 the call
+failed (or the service could not be reached, or a watched execution did not succeed), 2 usage
+error.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tpf_cli.connection import (
 from tpf_cli.errors import CliError, describe_rpc_error
 from tpf_cli.output import Report, render
 from tpf_cli.payloads import STDIN, PayloadSource
+from tpf_cli.release_build import add_release_build
 
 Command = Callable[[Registry, argparse.Namespace], Awaitable[Report]]
 CoordinatorCommand = Callable[[Coordinator, argparse.Namespace], Awaitable[Report]]
@@ -329,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_commands(areas, coordinator_command)
     _add_interaction_commands(areas, coordinator_command)
     _add_dead_letter_commands(areas, coordinator_command)
+    add_release_build(areas)
     return parser
 
 
@@ -609,6 +612,8 @@ def _detach_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "local_run", None) is not None:
+        raise SystemExit(args.local_run(args))
     _check(args)
     connection = connection_of(
         args, args.command_parser, service=args.service, pipeline_required=args.needs_pipeline
