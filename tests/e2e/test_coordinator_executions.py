@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -438,12 +439,13 @@ async def test_list_pages_newest_first(suite: Suite, tmp_path: Path) -> None:
 
 
 async def test_a_retried_completion_with_its_request_id_gets_the_first_answer(suite: Suite) -> None:
+    request_id = str(uuid.uuid4())
     async with coordinator_client(suite.coordinator.target) as client:
         eid = (await client.executions.SubmitExecution(submit_request(suite))).execution_id
         [item] = await claim(client)
         output = envelope(DTO + "ValidatedRestaurantOrderRequestDto", {"ok": True})
         request = wpb.CompleteWorkRequest(
-            dispatcher_id="d1", outcomes=[step_done(item, 1, output)], request_id="req-1"
+            dispatcher_id="d1", outcomes=[step_done(item, 1, output)], request_id=request_id
         )
         first = await client.work.CompleteWork(request)
         # The same call again (e.g. its response was lost): the first answer, not a stale refusal.
@@ -451,7 +453,7 @@ async def test_a_retried_completion_with_its_request_id_gets_the_first_answer(su
         assert first == again and first.results[0].accepted
         assert (await get(client, suite, eid)).execution.version == 2
         other = wpb.CompleteWorkRequest(
-            dispatcher_id="d1", outcomes=[step_done(item, 2, output)], request_id="req-1"
+            dispatcher_id="d1", outcomes=[step_done(item, 2, output)], request_id=request_id
         )
         await expect_error(
             client.work.CompleteWork(other),
@@ -539,3 +541,31 @@ async def test_large_payloads_round_trip_through_the_payload_store(suite: Suite)
                 "SELECT result, result_ref FROM executions WHERE execution_id = %s", (eid,)
             ).fetchone()
         assert row is not None and row[0] is None and row[1]
+
+
+async def test_a_retried_submission_with_the_same_request_id_creates_one_execution(
+    suite: Suite,
+) -> None:
+    request_id = str(uuid.uuid4())
+    request = submit_request(suite, requestId=str(uuid.uuid4()))
+    request.request_id = request_id
+    async with coordinator_client(suite.coordinator.target) as client:
+        first = await client.executions.SubmitExecution(request)
+        again = await client.executions.SubmitExecution(request)
+        assert not first.duplicate and again.duplicate
+        assert again.execution_id == first.execution_id
+
+        other = submit_request(suite, requestId=str(uuid.uuid4()))
+        other.request_id = request_id
+        await expect_error(
+            client.executions.SubmitExecution(other),
+            grpc.StatusCode.ALREADY_EXISTS,
+            "IDEMPOTENCY_KEY_REUSED",
+        )
+        malformed = submit_request(suite)
+        malformed.request_id = "not-a-uuid"
+        await expect_error(
+            client.executions.SubmitExecution(malformed),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_INVALID",
+        )

@@ -10,13 +10,14 @@ applied (stale items are reported, never applied twice).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
-from tpf_errors import AlreadyExists, InvalidArgument
+from tpf_errors import AlreadyExists, InvalidArgument, field_invalid
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
@@ -38,7 +39,7 @@ class RequestIds:
         response_type: type[ResponseT],
         call: Callable[[], Awaitable[ResponseT]],
     ) -> ResponseT:
-        if not request_id:
+        if not checked_request_id(request_id):
             return await call()
         if len(request_id) > MAX_REQUEST_ID_CHARS:
             raise InvalidArgument(
@@ -65,3 +66,18 @@ class RequestIds:
 
     async def forget_old(self, window_ms: int = DEFAULT_WINDOW_MS) -> int:
         return await self._store.forget_older_than(self._now_ms() - window_ms)
+
+
+def checked_request_id(value: str) -> str:
+    """AIP-155: empty, or a UUID in its canonical 36-character form."""
+    if not value:
+        return value
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(value) != 36 or str(parsed) != value.lower():
+        raise field_invalid(
+            "requestId", "send a UUID4 such as 1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+        )
+    return value

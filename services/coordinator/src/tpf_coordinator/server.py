@@ -162,7 +162,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
 
     def register(server: grpc.aio.Server) -> None:
         execution_service_pb2_grpc.add_ExecutionServiceServicer_to_server(
-            ExecutionServicer(executions, notifications), server
+            ExecutionServicer(executions, notifications, request_ids), server
         )
         work_service_pb2_grpc.add_WorkServiceServicer_to_server(
             WorkServicer(work, request_ids), server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import grpc
@@ -25,7 +24,7 @@ from tpf_coordinator.domain.failures import (
     platform_label,
 )
 from tpf_coordinator.domain.model import ExecutionStatus
-from tpf_coordinator.request_ids import RequestIds
+from tpf_coordinator.request_ids import RequestIds, checked_request_id
 from tpf_coordinator.servicers.access import ADMIN_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
 from tpf_coordinator.store.dead_letters_postgres import (
@@ -139,21 +138,6 @@ def filter_scope(tenant: str, filters: DeadLetterFilter) -> str:
         redriven=filters.include_redriven,
         execution=filters.execution_id,
     )
-
-
-def checked_request_id(value: str) -> str:
-    """AIP-155: empty, or a UUID in its canonical 36-character form."""
-    if not value:
-        return value
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or len(value) != 36 or str(parsed) != value.lower():
-        raise field_invalid(
-            "requestId", "send a UUID4 such as 1b4e28ba-2fa1-41d2-883f-0016d3cca427"
-        )
-    return value
 
 
 def _cursor(token: str, scope: str) -> DeadLetterCursor:

@@ -11,6 +11,7 @@ from tpf.coordinator.v1 import execution_service_pb2 as pb
 from tpf.coordinator.v1 import execution_service_pb2_grpc
 from tpf_coordinator.executions import Executions, Submission
 from tpf_coordinator.notifications import Notifications
+from tpf_coordinator.request_ids import RequestIds, checked_request_id
 from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
 from tpf_coordinator.servicers.convert import (
     INPUT_SHAPES,
@@ -38,9 +39,12 @@ _WATCH_RECHECK_S = 5.0
 
 
 class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
-    def __init__(self, executions: Executions, notifications: Notifications) -> None:
+    def __init__(
+        self, executions: Executions, notifications: Notifications, request_ids: RequestIds
+    ) -> None:
         self._executions = executions
         self._notifications = notifications
+        self._request_ids = request_ids
 
     async def SubmitExecution(
         self, request: pb.SubmitExecutionRequest, context: Context
@@ -56,25 +60,40 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
             raise InvalidArgument(
                 "FIELD_REQUIRED", "inputPayload is required", field="inputPayload"
             )
-        submitted = await self._executions.submit(
-            Submission(
-                tenant_id=tenant,
-                pipeline_id=pipeline,
-                input_shape=shape,
-                payload=envelope_from_proto(request.input_payload),
-                idempotency_key=request.idempotency_key,
-                output_streaming=request.output_streaming,
-            ),
-            actor=principal.subject,
+        submission = Submission(
+            tenant_id=tenant,
+            pipeline_id=pipeline,
+            input_shape=shape,
+            payload=envelope_from_proto(request.input_payload),
+            idempotency_key=request.idempotency_key,
+            output_streaming=request.output_streaming,
         )
-        execution_id = submitted.record.execution_id
-        return pb.SubmitExecutionResponse(
-            execution_id=execution_id,
-            duplicate=submitted.duplicate,
-            # TPF points at its application API, literally (TPF_WIRE §3.1).
-            status_url=f"/pipeline/executions/{execution_id}",
-            submitted_at_epoch_ms=submitted.submitted_at_ms,
+        replayed = True
+
+        async def submit() -> pb.SubmitExecutionResponse:
+            nonlocal replayed
+            replayed = False
+            submitted = await self._executions.submit(submission, actor=principal.subject)
+            execution_id = submitted.record.execution_id
+            return pb.SubmitExecutionResponse(
+                execution_id=execution_id,
+                duplicate=submitted.duplicate,
+                # TPF points at its application API, literally (TPF_WIRE §3.1).
+                status_url=f"/pipeline/executions/{execution_id}",
+                submitted_at_epoch_ms=submitted.submitted_at_ms,
+            )
+
+        response = await self._request_ids.once(
+            scope=f"SubmitExecution/{tenant}",
+            request_id=checked_request_id(request.request_id),
+            request=request,
+            response_type=pb.SubmitExecutionResponse,
+            call=submit,
         )
+        if replayed:
+            # A transport retry of a committed submission: the same execution, never a second.
+            response.duplicate = True
+        return response
 
     async def GetExecution(
         self, request: pb.GetExecutionRequest, context: Context
