@@ -1,0 +1,143 @@
+"""Run one claimed work item on a worker and say what to report: resolve the pinned release's
+worker, check its identity, send the command with the step's timeout, map the answer.
+
+Never raises for anything a worker or the registry does: every way a run can go wrong becomes
+a failed outcome the coordinator records (TPF_WIRE §9.7), so the execution is retried or
+dead-lettered instead of silently waiting for its lease to expire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from tpf.coordinator.v1 import work_service_pb2 as wpb
+from tpf.registry.v1 import worker_pb2
+from tpf_dispatcher.clients import WorkerClients, WorkerIdentityMismatch
+from tpf_dispatcher.commands import command_for, step_timeout_s
+from tpf_dispatcher.directory import ReleaseKey, WorkerDirectory, wall_clock_ms
+from tpf_dispatcher.outcomes import (
+    REGISTRY_UNAVAILABLE,
+    WORKER_IDENTITY_MISMATCH,
+    FailureClasses,
+    dispatch_failed,
+    no_worker,
+    outcome_for_result,
+    transport_failed,
+)
+from tpf_worker.transports import TransportFailure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    default_timeout_s: float
+    failure_classes: FailureClasses
+
+
+class Executor:
+    def __init__(
+        self,
+        directory: WorkerDirectory,
+        clients: WorkerClients,
+        config: ExecutorConfig,
+        *,
+        now_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._directory = directory
+        self._clients = clients
+        self._config = config
+        self._now_ms = now_ms
+
+    async def run(self, item: wpb.WorkItem) -> wpb.WorkOutcome:
+        """The outcome to report for `item`."""
+        identity = item.identity
+        key = ReleaseKey(identity.tenant_id, identity.pipeline_id, identity.release_version)
+        try:
+            resolution = await self._directory.workers(key)
+            step_count = await self._directory.step_count(key)
+        except grpc.aio.AioRpcError as error:
+            log.warning(
+                "registry call failed for execution %s: %s %s",
+                item.execution_id,
+                error.code().name,
+                error.details(),
+                extra={"tenant": identity.tenant_id, "execution_id": item.execution_id},
+            )
+            return dispatch_failed(
+                item,
+                REGISTRY_UNAVAILABLE,
+                f"Resolving workers of tenant {identity.tenant_id}, pipeline "
+                f"{identity.pipeline_id}, release {identity.release_version} failed: "
+                f"{error.code().name} {error.details()}",
+            )
+        worker, reasons = self._pick(resolution.workers)
+        if worker is None:
+            reason = "; ".join(reasons) if reasons else "the registry names no HEALTHY worker"
+            return no_worker(item, reason)
+        return await self._call(item, key, worker, step_count)
+
+    def _pick(
+        self, workers: tuple[worker_pb2.Worker, ...]
+    ) -> tuple[worker_pb2.Worker | None, list[str]]:
+        # The registry lists the most recent heartbeat first; prefer a worker in this process.
+        reasons: list[str] = []
+        reachable = []
+        for worker in workers:
+            reason = self._clients.unreachable_reason(worker)
+            if reason is None:
+                reachable.append(worker)
+            else:
+                reasons.append(reason)
+        local = [w for w in reachable if w.protocol == "local"]
+        preferred = local or reachable
+        return (preferred[0] if preferred else None), reasons
+
+    async def _call(
+        self,
+        item: wpb.WorkItem,
+        key: ReleaseKey,
+        worker: worker_pb2.Worker,
+        step_count: int | None,
+    ) -> wpb.WorkOutcome:
+        timeout_s = step_timeout_s(item, self._config.default_timeout_s)
+        context = {
+            "tenant": item.identity.tenant_id,
+            "execution_id": item.execution_id,
+            "version": item.fencing_token,
+            "trace_id": item.attempt_key,
+        }
+        try:
+            client = await self._clients.client_for(worker, item.identity, timeout_s=timeout_s)
+            result = await client.execute(command_for(item), timeout_s=timeout_s)
+        except WorkerIdentityMismatch as error:
+            self._directory.forget(key)
+            self._clients.distrust(worker)
+            log.error("%s", error, extra=context)
+            return dispatch_failed(
+                item, WORKER_IDENTITY_MISMATCH, str(error), worker_id=worker.worker_id
+            )
+        except TransportFailure as failure:
+            # The worker may be gone or replaced: resolve again and re-check its identity.
+            self._directory.forget(key)
+            self._clients.distrust(worker)
+            log.warning(
+                "worker %s failed for execution %s: %s",
+                worker.worker_id,
+                item.execution_id,
+                failure,
+                extra=context,
+            )
+            return transport_failed(item, failure, worker_id=worker.worker_id)
+        return outcome_for_result(
+            item,
+            result,
+            step_count=step_count,
+            classes=self._config.failure_classes,
+            worker_id=worker.worker_id,
+            fallback_deadline_epoch_ms=self._now_ms() + int(timeout_s * 1000),
+        )

@@ -1,0 +1,54 @@
+"""Python pipelines run inside the dispatcher (`TPF_LOCAL_PIPELINES`), serving the workers
+registered with protocol `local` whose identity is theirs (DESIGN §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tpf_worker import WorkerIdentity, WorkerRuntime
+from tpf_worker.release import identity_of, load_pipeline
+from tpf_worker.transports.local import LocalWorkerClient
+
+
+@dataclass(frozen=True, slots=True)
+class HostedPipeline:
+    """One loaded pipeline and the in-process client that runs its commands."""
+
+    spec: str
+    identity: WorkerIdentity
+    client: LocalWorkerClient
+
+
+class HostedPipelines:
+    """The loaded pipelines, found by (pipeline id, contract version, release version)."""
+
+    def __init__(self, hosted: Sequence[HostedPipeline]) -> None:
+        self._by_identity = {
+            (h.identity.pipeline_id, h.identity.contract_version, h.identity.release_version): h
+            for h in hosted
+        }
+
+    def find(
+        self, pipeline_id: str, contract_version: str, release_version: str
+    ) -> HostedPipeline | None:
+        return self._by_identity.get((pipeline_id, contract_version, release_version))
+
+    def __iter__(self) -> Iterator[HostedPipeline]:
+        return iter(self._by_identity.values())
+
+
+def load_hosted_pipelines(specs: Sequence[str]) -> HostedPipelines:
+    """Import each `package.module:ATTRIBUTE` and wrap it in a runtime with its own identity.
+
+    Raises whatever `load_pipeline` raises for a bad spec: the process must not start with a
+    pipeline missing.
+    """
+    hosted = []
+    for spec in specs:
+        pipeline = load_pipeline(spec)
+        identity = identity_of(pipeline)
+        runtime = WorkerRuntime(pipeline, identity)
+        client = LocalWorkerClient(runtime.execute, runtime.capability("local"))
+        hosted.append(HostedPipeline(spec, identity, client))
+    return HostedPipelines(hosted)

@@ -1,0 +1,46 @@
+"""`python -m tpf_sqs_bridge`: settings → logging → SQS and coordinator clients → consume.
+
+gRPC serves only health (and reflection), so probes and tests see when the bridge is up. On
+SIGTERM the receive loops stop asking for messages, finish the batch in hand, and the process
+exits 0; messages not yet handled stay on their queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tpf_rpc.server import run_main, serve
+from tpf_sqs_bridge.bridge import Bridge
+from tpf_sqs_bridge.settings import BridgeSettings
+
+SERVICE_NAME = "tpf-sqs-bridge"
+
+
+async def run(settings: BridgeSettings) -> None:
+    stop = asyncio.Event()
+    bridge = Bridge(settings)
+    await bridge.open()
+    bridge.start(stop)
+
+    async def on_stop() -> None:
+        # serve() returns on SIGTERM/SIGINT by setting `stop`, which the loops watch too.
+        stop.set()
+        await bridge.drain()
+
+    await serve(
+        settings=settings,
+        service_name=SERVICE_NAME,
+        domain="tpf.sqs_bridge",
+        register=lambda _server: None,
+        service_full_names=(),
+        on_stop=on_stop,
+        stop_event=stop,
+    )
+
+
+def main() -> None:
+    run_main(BridgeSettings, service_name=SERVICE_NAME, run=run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Why a message was not accepted, and whether trying it again could ever help.
+
+Permanent refusals (the message itself is wrong, or the state it names forbids it) are replied
+and dead-lettered at once. Transient ones (the coordinator is down, slow or overloaded, or the
+bridge's own token is refused) leave the message on its queue for redelivery, until the receive
+limit is reached. The gRPC status-code litmus test decides (CONVENTIONS §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+
+from tpf_errors import TpfError
+from tpf_rpc.errors import error_info_of
+
+# The call may not have run, or may work as is later: redeliver. UNAUTHENTICATED is here because
+# it is the bridge's token, not the message, that is wrong; the operator fixes it and the
+# messages waiting meanwhile go through.
+_TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+# RESOURCE_EXHAUSTED reasons that no amount of waiting fixes.
+_PERMANENT_REASONS = frozenset({"PAYLOAD_TOO_LARGE"})
+# The reason reported when a failed call carries no ErrorInfo (the channel failed, not the
+# coordinator's logic).
+_REASON_WITHOUT_INFO = {
+    grpc.StatusCode.UNAVAILABLE: "COORDINATOR_UNAVAILABLE",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "COORDINATOR_UNAVAILABLE",
+    grpc.StatusCode.CANCELLED: "COORDINATOR_UNAVAILABLE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal as the bridge reports it: an ErrorReason name, a message, the gRPC code."""
+
+    reason: str
+    message: str
+    code: str
+    is_permanent: bool
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def refusal_of_invalid_message(error: TpfError) -> Refusal:
+    """The bridge's own validation refused the body: permanent, and never sent anywhere."""
+    return Refusal(
+        reason=error.reason,
+        message=error.message,
+        code=grpc.StatusCode.INVALID_ARGUMENT.name,
+        is_permanent=True,
+        metadata=dict(error.metadata),
+    )
+
+
+def refusal_of_rpc_error(error: grpc.aio.AioRpcError) -> Refusal:
+    """Classify a failed coordinator call."""
+    code = error.code()
+    info = error_info_of(error)
+    reason = info.reason if info is not None else _REASON_WITHOUT_INFO.get(code, "INTERNAL")
+    is_transient = code in _TRANSIENT_CODES and reason not in _PERMANENT_REASONS
+    return Refusal(
+        reason=reason,
+        message=error.details() or code.name,
+        code=code.name,
+        is_permanent=not is_transient,
+        metadata=dict(info.metadata) if info is not None else {},
+    )

@@ -1,0 +1,133 @@
+"""The SQS calls the bridge makes, over one aiobotocore client.
+
+Transport retries (throttling, connection resets) are botocore's own `standard` retry mode,
+configured where the client is built; this module adds none. Bodies are JSON text, and no
+message attributes are used, as in TPF's SQS protocols (TPF_WIRE §9.6).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+# ReceiveMessage attribute holding how many times the message was received, this time included.
+_RECEIVE_COUNT = "ApproximateReceiveCount"
+# Error codes meaning the destination queue itself is wrong: resending cannot succeed.
+_UNUSABLE_QUEUE_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "InvalidAddress",
+        "AccessDenied",
+        "InvalidParameterValue",
+    }
+)
+
+
+class UnusableQueue(Exception):
+    """A send was refused because of the queue URL itself (missing queue, no access)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    queue_url: str
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SqsEndpoint:
+    """Where SQS is; None fields fall back to the AWS chain (AWS_ENDPOINT_URL, AWS_REGION, ...)."""
+
+    endpoint_url: str | None
+    region: str | None
+    credentials: tuple[str, str] | None
+    # The client's read timeout must outlast a long poll.
+    read_timeout_s: float
+
+
+@asynccontextmanager
+async def sqs_client(endpoint: SqsEndpoint) -> AsyncIterator[Any]:
+    """An aiobotocore SQS client (untyped: aiobotocore ships no stubs)."""
+    credentials: dict[str, str] = {}
+    if endpoint.credentials is not None:
+        credentials = {
+            "aws_access_key_id": endpoint.credentials[0],
+            "aws_secret_access_key": endpoint.credentials[1],
+        }
+    config = AioConfig(
+        retries={"mode": "standard", "max_attempts": 5},
+        read_timeout=endpoint.read_timeout_s,
+        connect_timeout=5,
+    )
+    async with get_session().create_client(
+        "sqs",
+        endpoint_url=endpoint.endpoint_url,
+        region_name=endpoint.region,
+        config=config,
+        **credentials,
+    ) as client:
+        yield client
+
+
+class SqsQueues:
+    """Receive, delete, hide and send on any queue URL, through one client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def receive(
+        self, queue_url: str, *, max_messages: int, wait_time_s: int, visibility_timeout_s: int
+    ) -> list[ReceivedMessage]:
+        response = await self._client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_time_s,
+            VisibilityTimeout=visibility_timeout_s,
+            MessageSystemAttributeNames=[_RECEIVE_COUNT],
+        )
+        return [
+            ReceivedMessage(
+                queue_url=queue_url,
+                message_id=message["MessageId"],
+                receipt_handle=message["ReceiptHandle"],
+                body=message.get("Body", ""),
+                receive_count=int(message.get("Attributes", {}).get(_RECEIVE_COUNT, "1")),
+            )
+            for message in response.get("Messages", [])
+        ]
+
+    async def delete(self, message: ReceivedMessage) -> None:
+        await self._client.delete_message(
+            QueueUrl=message.queue_url, ReceiptHandle=message.receipt_handle
+        )
+
+    async def hide(self, message: ReceivedMessage, *, seconds: int) -> None:
+        """Make the message invisible for `seconds` from now (ChangeMessageVisibility)."""
+        await self._client.change_message_visibility(
+            QueueUrl=message.queue_url,
+            ReceiptHandle=message.receipt_handle,
+            VisibilityTimeout=seconds,
+        )
+
+    async def send_json(self, queue_url: str, body: Mapping[str, object]) -> None:
+        """Send one JSON body; raises UnusableQueue if the queue URL itself is the problem."""
+        try:
+            await self._client.send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _UNUSABLE_QUEUE_CODES:
+                raise UnusableQueue(f"{queue_url}: {code}") from error
+            raise
