@@ -13,12 +13,20 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from tpf_devserver.demo_release import PIPELINE_ID, BuiltRelease, build_release
+from tpf_devserver.bootstrap import ReleaseToActivate, register_and_activate
 from tpf_devserver.settings import DevSettings
-from tpf_devserver.supervisor import ServiceFailed, ServiceSpec, Supervisor
+from tpf_devserver.supervisor import (
+    ServiceFailed,
+    ServiceSpec,
+    Supervisor,
+    grpc_listening,
+    http_ok,
+)
 from tpf_store.embedded import EmbeddedPostgres, embedded_default_database
 from tpf_telemetry import configure_logging
+from tpf_worker.release import build_release, load_pipeline
 
 log = logging.getLogger("tpf_devserver")
 
@@ -38,28 +46,51 @@ def _token_file(settings: DevSettings, data_dir: Path) -> Path:
     return path
 
 
-def _banner(settings: DevSettings, url: str, supervisor: Supervisor, demo: BuiltRelease) -> str:
-    registry = f"{settings.dev_host}:{settings.registry_port}"
+EXAMPLE_PIPELINE = "restaurant_approval.pipeline:PIPELINE"
+EXAMPLE_REQUESTS = Path(__file__).resolve().parents[4] / "examples/restaurant_approval/requests"
+ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
+
+
+def _banner(settings: DevSettings, url: str, supervisor: Supervisor, release: Any) -> str:
+    host = settings.dev_host
     rows = "\n".join(
-        f"  {s.spec.name:<10} grpc {s.spec.target:<21} log {s.log_path}" for s in supervisor.running
+        f"  {s.spec.name:<11} {s.spec.kind:<4} {s.spec.target:<21} log {s.log_path}"
+        for s in supervisor.running
     )
     tenant = settings.dev_tenant
+    requests = EXAMPLE_REQUESTS
     return f"""
 TPF suite is up (embedded default). Ctrl-C stops everything.
 
 {rows}
-  postgres   {url}
-  token      {settings.dev_token}   (admin, control-plane, worker; every tenant)
+  postgres    {url}
+  token       {settings.dev_token}   (admin, control-plane, worker; every tenant)
+  release     {release.release_version} (active for tenant {tenant})
+  artifact    {release.jar_path}
+  descriptor  {release.descriptor_path}
 
 Try it (copy-paste):
-  export TPF_TOKEN={settings.dev_token} TPF_TENANT={tenant} TPF_PIPELINE={PIPELINE_ID}
-  .venv/bin/python -m tpf_devserver.reflect {registry}          # grpcurl-style service list
-  .venv/bin/tpf releases register --descriptor {demo.descriptor_path}
-  .venv/bin/tpf releases activate {demo.release_version} --reason "first rollout"
+  export TPF_TOKEN={settings.dev_token} TPF_TENANT={tenant} TPF_PIPELINE={release.pipeline_id}
+  export TPF_COORDINATOR_TARGET={host}:{settings.coordinator_port} \\
+         TPF_REGISTRY_TARGET={host}:{settings.registry_port}
   .venv/bin/tpf releases active
-  .venv/bin/tpf workers register --worker-id restaurant-local-worker --protocol local \\
-      --release {demo.release_version}
   .venv/bin/tpf workers list
+  .venv/bin/tpf submit --input-file {requests}/order.json --type {ORDER_TYPE} \\
+         --key order-1                       # prints the execution id; then:
+  ID=<the execution id>
+  .venv/bin/tpf status $ID --watch          # stops at WAITING_EXTERNAL (the await)
+  .venv/bin/tpf interactions list
+  .venv/bin/tpf interactions complete --interaction-id <id from the list> \\
+         --response-file {requests}/approve.json   # or decline.json, or incident.json
+  .venv/bin/tpf status $ID --watch && .venv/bin/tpf result $ID
+  .venv/bin/tpf dlq list                    # after incident.json: the dead letter
+
+The same over TPF's REST API (the gateway; TPF clients and scripts work unmodified):
+  curl -s -H "Authorization: Bearer $TPF_TOKEN" -H 'Content-Type: application/json' \\
+       -d @{requests}/submit.json http://{host}:{settings.gateway_port}/tpf/control-plane/tenants/{tenant}/executions
+  curl -s -H "Authorization: Bearer $TPF_TOKEN" \\
+       http://{host}:{settings.gateway_port}/tpf/control-plane/tenants/{tenant}/interactions/pending
+  OpenAPI: http://{host}:{settings.gateway_port}/openapi.json
 """
 
 
@@ -99,6 +130,8 @@ def main() -> None:
                 env={**common, "TPF_DATA_DIR": str(data_dir / "registry")},
             )
         )
+        registry_target = f"{settings.dev_host}:{settings.registry_port}"
+        coordinator_target = f"{settings.dev_host}:{settings.coordinator_port}"
         supervisor.start(
             ServiceSpec(
                 name="coordinator",
@@ -108,13 +141,97 @@ def main() -> None:
                 env={
                     **common,
                     "TPF_DATA_DIR": str(data_dir / "coordinator"),
-                    "TPF_REGISTRY_TARGET": f"{settings.dev_host}:{settings.registry_port}",
+                    "TPF_REGISTRY_TARGET": registry_target,
                     "TPF_REGISTRY_TOKEN": settings.dev_token,
                 },
             )
         )
-        demo = build_release(data_dir / "demo")
-        print(_banner(settings, url, supervisor, demo), flush=True)
+        release = build_release(load_pipeline(EXAMPLE_PIPELINE), data_dir / "release")
+        register_and_activate(
+            registry_target,
+            settings.dev_token,
+            ReleaseToActivate(
+                tenant_id=settings.dev_tenant,
+                pipeline_id=release.pipeline_id,
+                release_version=release.release_version,
+                descriptor_path=str(release.descriptor_path),
+                policy_json=release.policy_path.read_text(),
+            ),
+        )
+        worker_env = {**common, "TPF_WORKER_SHARED_SECRET": settings.worker_shared_secret}
+        supervisor.start(
+            ServiceSpec(
+                name="dispatcher",
+                module="tpf_dispatcher",
+                port=settings.dispatcher_port,
+                host=settings.dev_host,
+                env={
+                    **worker_env,
+                    "TPF_COORDINATOR_TARGET": coordinator_target,
+                    "TPF_COORDINATOR_TOKEN": settings.dev_token,
+                    "TPF_REGISTRY_TARGET": registry_target,
+                    "TPF_REGISTRY_TOKEN": settings.dev_token,
+                    "TPF_LOCAL_PIPELINES": EXAMPLE_PIPELINE,
+                    "TPF_LOCAL_WORKER_TENANTS": settings.dev_tenant,
+                },
+            )
+        )
+        worker_target = f"{settings.dev_host}:{settings.worker_port}"
+        supervisor.start(
+            ServiceSpec(
+                name="worker",
+                module="tpf_worker",
+                port=settings.worker_port,
+                host=settings.dev_host,
+                kind="grpc-worker",
+                args=[
+                    "serve",
+                    "--pipeline",
+                    EXAMPLE_PIPELINE,
+                    "--transport",
+                    "grpc",
+                    "--host",
+                    settings.dev_host,
+                    "--port",
+                    str(settings.worker_port),
+                    "--registry-target",
+                    registry_target,
+                    "--registry-token-env",
+                    "TPF_REGISTRY_TOKEN",
+                    "--tenant",
+                    settings.dev_tenant,
+                    "--worker-id",
+                    "restaurant-grpc-worker",
+                    "--advertise",
+                    worker_target,
+                ],
+                env={**worker_env, "TPF_REGISTRY_TOKEN": settings.dev_token},
+                ready=grpc_listening(worker_target),
+            )
+        )
+        gateway = f"http://{settings.dev_host}:{settings.gateway_port}"
+        supervisor.start(
+            ServiceSpec(
+                name="gateway",
+                module="tpf_gateway",
+                port=settings.gateway_port,
+                host=settings.dev_host,
+                kind="http",
+                env={
+                    **common,
+                    "TPF_GATEWAY_HOST": settings.dev_host,
+                    "TPF_GATEWAY_PORT": str(settings.gateway_port),
+                    "TPF_COORDINATOR_TARGET": coordinator_target,
+                    "TPF_REGISTRY_TARGET": registry_target,
+                    # TPF's self-host demo uses one value for both families (TPF_WIRE §1.1).
+                    "TPF_CONTROL_PLANE_TOKEN": settings.dev_token,
+                    "TPF_ADMIN_TOKEN": settings.dev_token,
+                    "TPF_GATEWAY_SERVICE_TOKEN": settings.dev_token,
+                },
+                ready=http_ok(f"{gateway}/q/health/ready"),
+            )
+        )
+        print(_banner(settings, url, supervisor, release), flush=True)
         while not stop.wait(0.5):
             exited = supervisor.first_exited()
             if exited is not None:

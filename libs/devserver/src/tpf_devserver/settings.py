@@ -21,5 +21,11 @@ class DevSettings(BaseSettings):
     dev_host: str = "127.0.0.1"
     registry_port: int = 50052
     coordinator_port: int = 50051
+    dispatcher_port: int = 50053
+    # The remote example worker (gRPC, TPF's TransitionWorkerService) and the REST gateway.
+    worker_port: int = 50061
+    gateway_port: int = 8080
+    # Shared secret of the example worker's HMAC signatures (TPF_WIRE §9.4); dev only.
+    worker_shared_secret: str = Field(default="dev-worker-shared-secret", repr=False)
     dev_tenant: str = "restaurant-demo"
     log_level: str = "INFO"

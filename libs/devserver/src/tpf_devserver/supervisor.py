@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,15 +19,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 @dataclass
 class ServiceSpec:
+    """One child process: `python -m <module> <args>`, ready when `ready()` says so.
+
+    Our gRPC services are ready when their health check answers SERVING (the default); others
+    (the example worker, the REST gateway) bring their own check.
+    """
+
     name: str
     module: str
     port: int
     env: dict[str, str]
     host: str = "127.0.0.1"
+    args: Sequence[str] = ()
+    kind: str = "grpc"
+    ready: Callable[[], bool] | None = None
 
     @property
     def target(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def is_ready(self) -> bool:
+        return self.ready() if self.ready is not None else is_serving(self.target)
 
 
 @dataclass
@@ -43,6 +58,33 @@ def _tail(path: Path, limit: int = 3000) -> str:
         return path.read_bytes()[-limit:].decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> Callable[[], bool]:
+    """A readiness check: GET `url` answers 2xx."""
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                return 200 <= int(response.status) < 300
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return check
+
+
+def grpc_listening(target: str, timeout_s: float = 1.0) -> Callable[[], bool]:
+    """A readiness check for gRPC servers without a health service (TPF's worker protocol)."""
+
+    def check() -> bool:
+        with grpc.insecure_channel(target) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=timeout_s)
+            except grpc.FutureTimeoutError:
+                return False
+        return True
+
+    return check
 
 
 def is_serving(target: str, timeout_s: float = 1.0) -> bool:
@@ -64,10 +106,12 @@ class Supervisor:
     def start(self, spec: ServiceSpec, *, timeout_s: float = 60.0) -> RunningService:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
-        env = {**os.environ, **spec.env, "TPF_GRPC_PORT": str(spec.port)}
+        env = {**os.environ, **spec.env}
+        if spec.kind == "grpc":
+            env["TPF_GRPC_PORT"] = str(spec.port)
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", spec.module],
+                [sys.executable, "-m", spec.module, *spec.args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -79,7 +123,7 @@ class Supervisor:
         self.running.append(service)
         deadline = time.monotonic() + timeout_s
         pause_s = 0.05
-        while not is_serving(spec.target):
+        while not spec.is_ready():
             if process.poll() is not None:
                 raise ServiceFailed(
                     f"{spec.name} exited with {process.returncode}; log {log_path}:\n"

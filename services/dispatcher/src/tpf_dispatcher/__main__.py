@@ -39,7 +39,7 @@ class DrainThenStop(asyncio.Event):
 
 async def run(settings: DispatcherSettings) -> None:
     service = build_dispatcher(settings)
-    service.dispatcher.start()
+    service.start()
     await serve(
         settings=settings,
         service_name="tpf-dispatcher",

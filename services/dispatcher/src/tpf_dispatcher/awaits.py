@@ -9,6 +9,7 @@ accept, so the two status fields are prefixed first.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from google.protobuf import json_format
@@ -51,8 +52,24 @@ def await_requested(
     return outcome
 
 
+def _json_numbers(value: Any) -> Any:
+    """Exact decimals (the worker protocol keeps `27.50` as a Decimal) as the float that
+    `google.protobuf.Value` holds; `requestPayload` is shown to people, never computed with."""
+    if isinstance(value, Decimal):
+        return (
+            int(value)
+            if value == value.to_integral_value() and "." not in str(value)
+            else float(value)
+        )
+    if isinstance(value, Mapping):
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(item) for item in value]
+    return value
+
+
 def _parse(suspension: Mapping[str, Any]) -> result_pb2.AwaitSuspension:
-    document = dict(suspension)
+    document = _json_numbers(dict(suspension))
     unit = document.get("unit")
     if isinstance(unit, Mapping):
         document["unit"] = _prefixed_status(unit, _UNIT_STATUS_PREFIX)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tpf_worker import WorkerIdentity, WorkerRuntime
+from tpf_worker.protocol import Capability
 from tpf_worker.release import identity_of, load_pipeline
 from tpf_worker.transports.local import LocalWorkerClient
 
@@ -17,6 +18,7 @@ class HostedPipeline:
 
     spec: str
     identity: WorkerIdentity
+    capability: Capability
     client: LocalWorkerClient
 
 
@@ -49,6 +51,7 @@ def load_hosted_pipelines(specs: Sequence[str]) -> HostedPipelines:
         pipeline = load_pipeline(spec)
         identity = identity_of(pipeline)
         runtime = WorkerRuntime(pipeline, identity)
-        client = LocalWorkerClient(runtime.execute, runtime.capability("local"))
-        hosted.append(HostedPipeline(spec, identity, client))
+        capability = runtime.capability("local")
+        client = LocalWorkerClient(runtime.execute, capability)
+        hosted.append(HostedPipeline(spec, identity, capability, client))
     return HostedPipelines(hosted)

@@ -15,6 +15,7 @@ from tpf_dispatcher.directory import WorkerDirectory
 from tpf_dispatcher.dispatcher import DispatchConfig, Dispatcher
 from tpf_dispatcher.executor import Executor, ExecutorConfig
 from tpf_dispatcher.hosted import load_hosted_pipelines
+from tpf_dispatcher.local_workers import LocalWorkerAnnouncer
 from tpf_dispatcher.outcomes import FailureClasses
 from tpf_dispatcher.settings import DispatcherSettings, split_list
 from tpf_dispatcher.status import DispatcherStatusServicer
@@ -44,11 +45,17 @@ class DispatcherService:
     servicer: DispatcherStatusServicer
     clients: WorkerClients
     channels: tuple[grpc.aio.Channel, ...]
+    local_workers: LocalWorkerAnnouncer
 
     def register(self, server: grpc.aio.Server) -> None:
         dispatcher_service_pb2_grpc.add_DispatcherServiceServicer_to_server(self.servicer, server)
 
+    def start(self) -> None:
+        self.local_workers.start()
+        self.dispatcher.start()
+
     async def close(self) -> None:
+        await self.local_workers.stop()
         await self.dispatcher.close()
         await self.clients.close()
         for channel in self.channels:
@@ -116,4 +123,11 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         executor,
     )
     servicer = DispatcherStatusServicer(dispatcher, directory, clients, hosted)
-    return DispatcherService(dispatcher, servicer, clients, (coordinator, registry))
+    local_workers = LocalWorkerAnnouncer(
+        hosted,
+        split_list(settings.local_worker_tenants),
+        target=settings.registry_target,
+        token=_secret(settings.registry_token, "TPF_REGISTRY_TOKEN"),
+        heartbeat_s=settings.local_worker_heartbeat_s,
+    )
+    return DispatcherService(dispatcher, servicer, clients, (coordinator, registry), local_workers)

@@ -84,6 +84,10 @@ class DispatcherSettings(CommonSettings):
     # Python pipelines run in-process, `package.module:ATTRIBUTE` comma-separated. Each serves
     # workers registered with protocol `local` whose identity equals its own.
     local_pipelines: str = ""
+    # Tenants for which each local pipeline is registered (and heartbeated) as a `local` worker,
+    # comma-separated; empty registers nothing (register them yourself then).
+    local_worker_tenants: str = ""
+    local_worker_heartbeat_s: float = Field(default=30.0, gt=0)
 
     # Extra failure classes that are not retryable, comma-separated. TPF also treats loadable
     # subclasses of NonRetryableException so; we cannot load Java classes, so list them here.

@@ -1,0 +1,94 @@
+"""`python -m tpf_gateway`: settings → logging → route table → channels → serve HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from tpf_config import ConfigError
+from tpf_gateway.app import build_app
+from tpf_gateway.auth import TokenGuard
+from tpf_gateway.routes import Family, Upstream, build_route_table
+from tpf_gateway.settings import GatewaySettings
+from tpf_gateway.upstream import Upstreams
+from tpf_rpc.server import run_main
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "tpf-gateway"
+
+
+async def run(settings: GatewaySettings) -> None:
+    # Resolving `file:` references reads files: keep it off the event loop.
+    tokens = await asyncio.to_thread(settings.family_tokens)
+    service_token = await asyncio.to_thread(settings.service_token)
+    if settings.auth_disabled:
+        logger.warning("Auth is disabled: every REST caller is let through")
+    routes = build_route_table()
+    upstreams = Upstreams(
+        {
+            Upstream.COORDINATOR: settings.coordinator_target,
+            Upstream.REGISTRY: settings.registry_target,
+        },
+        token=service_token,
+        timeout_s=settings.gateway_rpc_timeout_s,
+    )
+    enabled = [
+        family
+        for family, on in (
+            (Family.CONTROL_PLANE, settings.control_plane_enabled),
+            (Family.ADMIN, settings.admin_enabled),
+        )
+        if on
+    ]
+    app = build_app(
+        routes,
+        upstreams,
+        TokenGuard(tokens=tokens, disabled=settings.auth_disabled),
+        enabled_families=enabled,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        health_timeout_s=settings.gateway_health_timeout_s,
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot listen on {settings.gateway_host}:{settings.gateway_port} ({error}); "
+                "change TPF_GATEWAY_HOST or TPF_GATEWAY_PORT."
+            ) from None
+        logger.info(
+            "%s serving HTTP on %s:%d (%d routes)",
+            SERVICE_NAME,
+            settings.gateway_host,
+            settings.gateway_port,
+            len(routes),
+            extra={"http_port": settings.gateway_port},
+        )
+        await _wait_for_stop()
+        logger.info("%s stopping", SERVICE_NAME)
+    finally:
+        await runner.cleanup()
+        await upstreams.close()
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stop.set)
+    await stop.wait()
+
+
+def main() -> None:
+    run_main(GatewaySettings, service_name=SERVICE_NAME, run=run)
+
+
+if __name__ == "__main__":
+    main()
