@@ -230,3 +230,14 @@ async def test_registration_is_checked_against_the_release(registry: Any, tmp_pa
             pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID)
         )
         assert [w.worker_id for w in listed.workers] == ["w"]
+
+
+async def test_text_postgres_cannot_hold_is_a_client_error_not_internal(registry: Any) -> None:
+    async with registry_client(registry.target) as client:
+        await expect_error(
+            client.workers.ListWorkers(
+                pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id="pipe\x00line")
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_INVALID",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from tpf_errors import TpfError, Unavailable
+from tpf_errors import InvalidArgument, TpfError, Unavailable
 
 
 def database_unavailable(error: Exception) -> TpfError | None:
@@ -19,5 +19,23 @@ def database_unavailable(error: Exception) -> TpfError | None:
         return Unavailable(
             "DATABASE_UNAVAILABLE",
             "The database cannot be reached right now; retry the call later",
+        )
+    return None
+
+
+def text_not_storable(error: Exception) -> TpfError | None:
+    """INVALID_ARGUMENT FIELD_INVALID for text Postgres cannot hold (the NUL character).
+
+    Postgres text and jsonb cannot store U+0000, so a request carrying it would otherwise fail
+    deep in a query as INTERNAL; it is the client's input that is wrong.
+    """
+    message = str(error)
+    if isinstance(error, psycopg.errors.UntranslatableCharacter) or (
+        isinstance(error, psycopg.DataError) and "NUL (0x00)" in message
+    ):
+        return InvalidArgument(
+            "FIELD_INVALID",
+            "Text values cannot contain the NUL character (U+0000); remove it and retry",
+            detail=message.splitlines()[0] if message else "NUL character",
         )
     return None

@@ -6,7 +6,7 @@ from tpf_coordinator.server import SERVICE_FULL_NAMES, build_coordinator
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_rpc.server import run_main, serve
 from tpf_store import open_service_database
-from tpf_store.errors import database_unavailable
+from tpf_store.errors import database_unavailable, text_not_storable
 
 
 async def run(settings: CoordinatorSettings) -> None:
@@ -37,7 +37,7 @@ async def run(settings: CoordinatorSettings) -> None:
         register=coordinator.register,
         service_full_names=SERVICE_FULL_NAMES,
         on_stop=on_stop,
-        error_translators=[database_unavailable],
+        error_translators=[database_unavailable, text_not_storable],
         server_options=[
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
