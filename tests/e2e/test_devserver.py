@@ -1,23 +1,32 @@
-"""`make dev`'s launcher as a user runs it: up, reflection, the banner's walkthrough, Ctrl-C."""
+"""`make dev`'s launcher as a user runs it: up, the example through the CLI and the REST
+gateway, Ctrl-C, nothing left behind; a second start reuses the data."""
 
 from __future__ import annotations
 
+import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from tests.harness.ports import free_port
 from tests.harness.wait import wait_until_sync
-from tpf_devserver.reflect import describe, list_services
+from tpf_devserver.reflect import list_services
 from tpf_devserver.settings import DEMO_TOKEN
 
 pytestmark = pytest.mark.e2e
+
+REQUESTS = Path(__file__).resolve().parents[2] / "examples/restaurant_approval/requests"
+ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
+TENANT = "restaurant-demo"
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -28,94 +37,198 @@ def _descendants(pid: int) -> list[psutil.Process]:
     return children
 
 
-def test_dev_suite_starts_serves_the_walkthrough_and_stops_cleanly(
-    embedded_data_dir: Path, tmp_path: Path
-) -> None:
-    port = free_port()
-    coordinator_port = free_port()
-    env = {
-        **os.environ,
-        "TPF_DATA_DIR": str(embedded_data_dir),
-        "TPF_REGISTRY_PORT": str(port),
-        "TPF_COORDINATOR_PORT": str(coordinator_port),
-    }
+class DevSuite:
+    def __init__(self, ports: dict[str, int], output: Path, process: subprocess.Popen[bytes]):
+        self.ports = ports
+        self.output = output
+        self.process = process
+
+    @property
+    def banner(self) -> str:
+        return self.output.read_text()
+
+    def cli(self, *args: str) -> str:
+        env = {
+            **os.environ,
+            "TPF_REGISTRY_TARGET": f"127.0.0.1:{self.ports['REGISTRY']}",
+            "TPF_COORDINATOR_TARGET": f"127.0.0.1:{self.ports['COORDINATOR']}",
+            "TPF_TOKEN": DEMO_TOKEN,
+            "TPF_TENANT": TENANT,
+            "TPF_PIPELINE": "org.pipelineframework.restaurantapproval",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "tpf_cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json"))
+
+    def http(self, method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ports['GATEWAY']}{path}",
+            data=body,
+            method=method,
+            headers={"Authorization": f"Bearer {DEMO_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@contextmanager
+def dev_suite(data_dir: Path, output: Path) -> Iterator[DevSuite]:
+    ports = {name: free_port() for name in ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER")}
+    ports["GATEWAY"] = free_port()
+    env = {**os.environ, "TPF_DATA_DIR": str(data_dir)}
+    env.update({f"TPF_{name}_PORT": str(port) for name, port in ports.items()})
     env.pop("TPF_DATABASE_URL", None)
-    output = tmp_path / "dev.out"
     with output.open("wb") as sink:
-        dev = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "tpf_devserver"],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    suite = DevSuite(ports, output, process)
     try:
         wait_until_sync(
-            lambda: "Ctrl-C stops everything" in output.read_text() or dev.poll() is not None,
-            timeout_s=120,
+            lambda: "Ctrl-C stops everything" in suite.banner or process.poll() is not None,
+            timeout_s=180,
             what="the dev suite's banner",
         )
-        banner = output.read_text()
-        assert dev.poll() is None, banner
-        assert f"127.0.0.1:{port}" in banner and DEMO_TOKEN in banner
-        children = _descendants(dev.pid)
-        assert children, "services run as child processes"
-
-        services = list_services(f"127.0.0.1:{port}")
-        assert {"tpf.registry.v1.ReleaseService", "tpf.registry.v1.WorkerService"} <= set(services)
-        coordinator_services = list_services(f"127.0.0.1:{coordinator_port}")
-        assert {
-            "tpf.coordinator.v1.ExecutionService",
-            "tpf.coordinator.v1.WorkService",
-        } <= set(coordinator_services)
-        assert any(
-            line.startswith("rpc RegisterRelease(")
-            for line in describe(f"127.0.0.1:{port}", "tpf.registry.v1.ReleaseService")
-        )
-
-        # Run the walkthrough the banner prints, command by command.
-        cli_env = {
-            **os.environ,
-            "TPF_REGISTRY_TARGET": f"127.0.0.1:{port}",
-            "TPF_TOKEN": DEMO_TOKEN,
-            "TPF_TENANT": "restaurant-demo",
-            "TPF_PIPELINE": "org.pipelineframework.restaurantapproval",
-        }
-        joined: list[str] = []
-        for line in banner.splitlines():
-            stripped = line.strip()
-            if joined and joined[-1].endswith("\\"):
-                joined[-1] = joined[-1][:-1] + " " + stripped
-            elif stripped.startswith(".venv/bin/tpf "):
-                joined.append(stripped)
-        commands = [line.split(None, 1)[1] for line in joined]
-        assert len(commands) >= 4, banner
-        for command in commands:
-            result = subprocess.run(
-                [sys.executable, "-m", "tpf_cli", *shlex.split(command)],
-                env=cli_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert result.returncode == 0, (command, result.stdout, result.stderr)
-        active = subprocess.run(
-            [sys.executable, "-m", "tpf_cli", "releases", "active"],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "ACTIVE" in active.stdout, active
-
-        dev.send_signal(signal.SIGINT)
-        assert dev.wait(timeout=60) == 0, output.read_text()
-        wait_until_sync(
-            lambda: not [c for c in children if c.is_running() and c.status() != "zombie"],
-            timeout_s=30,
-            what="no process left behind",
-        )
+        assert process.poll() is None, suite.banner
+        yield suite
     finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGKILL)
-            dev.wait()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _stop_and_check_nothing_is_left(suite: DevSuite) -> None:
+    children = _descendants(suite.process.pid)
+    assert len(children) >= 6, "postgres, registry, coordinator, dispatcher, worker, gateway"
+    suite.process.send_signal(signal.SIGINT)
+    assert suite.process.wait(timeout=90) == 0, suite.banner
+    wait_until_sync(
+        lambda: not [c for c in children if c.is_running() and c.status() != "zombie"],
+        timeout_s=30,
+        what="no process left behind",
+    )
+
+
+def _wait_for_status(suite: DevSuite, execution_id: str, wanted: str) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status: dict[str, Any] = suite.cli_json("status", execution_id)
+        return status if wanted in json.dumps(status.get("execution", status)) else None
+
+    found = wait_until_sync(reached, timeout_s=60, what=f"{execution_id} {wanted}")
+    assert found is not None
+    return found
+
+
+def _gateway_status(suite: DevSuite, execution_id: str, wanted: str) -> dict[str, Any]:
+    path = f"/tpf/control-plane/tenants/{TENANT}/executions/{execution_id}"
+
+    def reached() -> dict[str, Any] | None:
+        status: dict[str, Any] = suite.http("GET", path)
+        return status if status["status"] == wanted else None
+
+    found = wait_until_sync(reached, timeout_s=60, what=f"{execution_id} {wanted}")
+    assert found is not None
+    return found
+
+
+def _pending_interaction(suite: DevSuite, execution_id: str) -> str:
+    def find() -> str | None:
+        pending = suite.http("GET", f"/tpf/control-plane/tenants/{TENANT}/interactions/pending")
+        ids: list[str] = [p["interactionId"] for p in pending if p["executionId"] == execution_id]
+        return ids[0] if ids else None
+
+    interaction = wait_until_sync(find, timeout_s=60, what=f"{execution_id} at the await")
+    assert interaction is not None
+    return interaction
+
+
+def test_make_dev_runs_the_example_through_cli_and_gateway_then_stops_cleanly(
+    embedded_data_dir: Path, tmp_path: Path
+) -> None:
+    with dev_suite(embedded_data_dir, tmp_path / "dev.out") as suite:
+        banner = suite.banner
+        assert DEMO_TOKEN in banner and "gateway" in banner and "dispatcher" in banner
+        assert {"tpf.coordinator.v1.ExecutionService", "tpf.coordinator.v1.WorkService"} <= set(
+            list_services(f"127.0.0.1:{suite.ports['COORDINATOR']}")
+        )
+        assert "ACTIVE" in suite.cli("releases", "active")
+        workers = suite.cli("workers", "list")
+        assert "local" in workers and "grpc" in workers and "HEALTHY" in workers
+
+        # Approve, through the CLI, as the banner's walkthrough does.
+        submitted = suite.cli_json(
+            "submit",
+            "--input-file",
+            str(REQUESTS / "order.json"),
+            "--type",
+            ORDER_TYPE,
+            "--key",
+            "order-approve",
+        )
+        approved_id = submitted["executionId"]
+        interaction = _pending_interaction(suite, approved_id)
+        suite.cli(
+            "interactions",
+            "complete",
+            "--interaction-id",
+            interaction,
+            "--response-file",
+            str(REQUESTS / "approve.json"),
+        )
+        _wait_for_status(suite, approved_id, "SUCCEEDED")
+        result = json.loads(suite.cli("result", approved_id))
+        assert result["outcome"] == "APPROVED" and result["summary"] == "See you at eight."
+
+        # The incident over TPF's REST API: accepted, then FAILED and dead-lettered at step 3.
+        body = json.loads((REQUESTS / "submit.json").read_text())
+        body["idempotencyKey"] = "order-incident"
+        accepted = suite.http(
+            "POST",
+            f"/tpf/control-plane/tenants/{TENANT}/executions",
+            json.dumps(body).encode(),
+        )
+        incident_id = accepted["executionId"]
+        interaction = _pending_interaction(suite, incident_id)
+        suite.cli(
+            "interactions",
+            "complete",
+            "--interaction-id",
+            interaction,
+            "--response-file",
+            str(REQUESTS / "incident.json"),
+        )
+        status = _gateway_status(suite, incident_id, "FAILED")
+        assert status["stepIndex"] == 3 and status["errorCode"]
+        assert incident_id in suite.cli("dlq", "list")
+        # Fix the decision and redrive: the final step runs on the corrected input.
+        suite.cli(
+            "dlq",
+            "redrive",
+            incident_id,
+            "--allow-failed",
+            "--replace-input-file",
+            str(REQUESTS / "approve.json"),
+            "--reason",
+            "corrected orderId",
+        )
+        _wait_for_status(suite, incident_id, "SUCCEEDED")
+
+        _stop_and_check_nothing_is_left(suite)
+
+    # A second start finds the release registered and active, and the executions still there.
+    with dev_suite(embedded_data_dir, tmp_path / "dev2.out") as again:
+        assert "SUCCEEDED" in json.dumps(again.cli_json("status", approved_id))
+        _stop_and_check_nothing_is_left(again)

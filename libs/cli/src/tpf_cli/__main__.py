@@ -99,9 +99,16 @@ def _on_worker_id(action: Callable[[Registry, str], Awaitable[Report]]) -> Comma
     return lambda registry, args: action(registry, args.worker_id)
 
 
-def _payload_options(parser: argparse.ArgumentParser, what: str, flag: str) -> None:
-    """`--<flag> JSON | --<flag>-file PATH | --envelope-file PATH`, and `--type TYPE_ID`."""
-    source = parser.add_mutually_exclusive_group(required=True)
+def _payload_options(
+    parser: argparse.ArgumentParser,
+    what: str,
+    flag: str,
+    *,
+    required: bool = True,
+    envelope_flag: str = "envelope-file",
+) -> None:
+    """`--<flag> JSON | --<flag>-file PATH | --<envelope_flag> PATH`, and `--type TYPE_ID`."""
+    source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument(
         f"--{flag}",
         dest="payload_json",
@@ -116,7 +123,8 @@ def _payload_options(parser: argparse.ArgumentParser, what: str, flag: str) -> N
         help=f"read the {what} as plain JSON from a file ({STDIN} for stdin)",
     )
     source.add_argument(
-        "--envelope-file",
+        f"--{envelope_flag}",
+        dest="envelope_file",
         metavar="PATH",
         help=f"send a ready TPF envelope (payloadTypeId, payloadEncoding, payload) from a file "
         f"({STDIN} for stdin) as it is",
@@ -129,6 +137,14 @@ def _payload_options(parser: argparse.ArgumentParser, what: str, flag: str) -> N
         "e.g. org.pipelineframework.restaurantapproval.common.dto."
         "PlaceRestaurantOrderRequestDto",
     )
+
+
+def _optional_payload_source(args: argparse.Namespace, what: str) -> PayloadSource | None:
+    if args.payload_json is None and args.payload_file is None and args.envelope_file is None:
+        if args.type_id is not None:
+            args.command_parser.error(f"--type needs a {what}")
+        return None
+    return _payload_source(args, what)
 
 
 def _payload_source(args: argparse.Namespace, what: str) -> PayloadSource:
@@ -518,9 +534,17 @@ def _add_dead_letter_commands(areas: SubParsers, command: AddCoordinatorCommand)
             expected_version=a.expected_version,
             reason=a.reason,
             target_release_version=a.target_release,
+            replacement_input=_optional_payload_source(a, "replacement input"),
         ),
     )
     sub.add_argument("execution_id", metavar="EXECUTION_ID")
+    _payload_options(
+        sub,
+        "corrected input of the step it resumes at (e.g. a fixed await response)",
+        "replace-input",
+        required=False,
+        envelope_flag="replace-input-envelope-file",
+    )
     sub.add_argument(
         "--allow-failed",
         action="store_true",

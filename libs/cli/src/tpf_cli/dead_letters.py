@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from tpf.coordinator.v1 import dead_letter_service_pb2 as pb
 from tpf_cli import output
 from tpf_cli.connection import Coordinator, collect_pages
 from tpf_cli.output import Report
+from tpf_cli.payloads import PayloadSource, envelope_of
 
 # BulkRedrive takes at most this many executions per call.
 MAX_PER_CALL = 10_000
@@ -47,6 +49,7 @@ async def redrive(
     expected_version: int | None,
     reason: str | None,
     target_release_version: str | None,
+    replacement_input: PayloadSource | None = None,
 ) -> Report:
     request = pb.RedriveExecutionRequest(
         tenant_id=coordinator.tenant_id,
@@ -60,6 +63,8 @@ async def redrive(
         request.reason = reason
     if target_release_version is not None:
         request.target_release_version = target_release_version
+    if replacement_input is not None:
+        request.replacement_input.CopyFrom(await asyncio.to_thread(envelope_of, replacement_input))
     response = await coordinator.dead_letters.RedriveExecution(
         request, timeout=coordinator.timeout_s
     )
