@@ -422,7 +422,8 @@ async def test_redrive_with_a_replacement_input_runs_the_step_on_the_fixed_input
             grpc.StatusCode.INVALID_ARGUMENT,
             "PAYLOAD_UNDECODABLE",
         )
-        assert (await get(client, suite, eid)).execution.version == 2, "a refused redrive changes nothing"
+        unchanged = (await get(client, suite, eid)).execution
+        assert unchanged.version == 2, "a refused redrive changes nothing"
 
         replacement = order_envelope(customerName="Fixed", requestId=fixed["requestId"])
         answer = await dead_letters_of(client).RedriveExecution(
