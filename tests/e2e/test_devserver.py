@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import psutil
 import pytest
 
@@ -82,8 +83,8 @@ class DevSuite:
 
 @contextmanager
 def dev_suite(data_dir: Path, output: Path) -> Iterator[DevSuite]:
-    ports = {name: free_port() for name in ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER")}
-    ports["GATEWAY"] = free_port()
+    names = ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER", "GATEWAY", "SQS", "SQS_BRIDGE")
+    ports = {name: free_port() for name in names}
     env = {**os.environ, "TPF_DATA_DIR": str(data_dir)}
     env.update({f"TPF_{name}_PORT": str(port) for name, port in ports.items()})
     env.pop("TPF_DATABASE_URL", None)
@@ -112,7 +113,7 @@ def dev_suite(data_dir: Path, output: Path) -> Iterator[DevSuite]:
 
 def _stop_and_check_nothing_is_left(suite: DevSuite) -> None:
     children = _descendants(suite.process.pid)
-    assert len(children) >= 6, "postgres, registry, coordinator, dispatcher, worker, gateway"
+    assert len(children) >= 8, "postgres, 5 services, the example worker, moto"
     suite.process.send_signal(signal.SIGINT)
     assert suite.process.wait(timeout=90) == 0, suite.banner
     wait_until_sync(
@@ -225,6 +226,25 @@ def test_make_dev_runs_the_example_through_cli_and_gateway_then_stops_cleanly(
             "corrected orderId",
         )
         _wait_for_status(suite, incident_id, "SUCCEEDED")
+
+        # The SQS bridge on the local SQS: a submit message gets its reply.
+        sqs = botocore.session.get_session().create_client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{suite.ports['SQS']}",
+            region_name="us-east-1",
+            aws_access_key_id="dev",
+            aws_secret_access_key="dev",
+        )
+        queue = {
+            name: sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            for name in ("orders-submit", "orders-replies")
+        }
+        body["idempotencyKey"] = "order-sqs"
+        body["tenantId"] = TENANT
+        sqs.send_message(QueueUrl=queue["orders-submit"], MessageBody=json.dumps(body))
+        reply = sqs.receive_message(QueueUrl=queue["orders-replies"], WaitTimeSeconds=20)
+        [message] = reply["Messages"]
+        assert json.loads(message["Body"])["type"] == "submitted", message
 
         _stop_and_check_nothing_is_left(suite)
 

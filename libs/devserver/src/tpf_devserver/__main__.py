@@ -6,6 +6,7 @@ second run reuses it. Ctrl-C stops the services, then Postgres, and leaves no pr
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import signal
@@ -16,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from tpf_devserver.bootstrap import ReleaseToActivate, register_and_activate
+from tpf_devserver.local_sqs import REGION, bridge_env, create_queues
 from tpf_devserver.settings import DevSettings
 from tpf_devserver.supervisor import (
     ServiceFailed,
@@ -91,6 +93,49 @@ The same over TPF's REST API (the gateway; TPF clients and scripts work unmodifi
   curl -s -H "Authorization: Bearer $TPF_TOKEN" \\
        http://{host}:{settings.gateway_port}/tpf/control-plane/tenants/{tenant}/interactions/pending
   OpenAPI: http://{host}:{settings.gateway_port}/openapi.json
+"""
+
+
+def _start_sqs_bridge(
+    settings: DevSettings, supervisor: Supervisor, common: dict[str, str], coordinator: str
+) -> str:
+    """moto_server as the local SQS, the bridge's queues, the bridge; the banner's SQS lines."""
+    endpoint = f"http://{settings.dev_host}:{settings.sqs_port}"
+    supervisor.start(
+        ServiceSpec(
+            name="sqs",
+            module="moto.server",
+            port=settings.sqs_port,
+            host=settings.dev_host,
+            kind="http",
+            args=["-H", settings.dev_host, "-p", str(settings.sqs_port)],
+            env={},
+            ready=http_ok(f"{endpoint}/moto-api/"),
+        )
+    )
+    queues = create_queues(endpoint)
+    supervisor.start(
+        ServiceSpec(
+            name="sqs-bridge",
+            module="tpf_sqs_bridge",
+            port=settings.sqs_bridge_port,
+            host=settings.dev_host,
+            env={
+                **common,
+                **bridge_env(endpoint, queues),
+                "TPF_COORDINATOR_TARGET": coordinator,
+                "TPF_COORDINATOR_TOKEN": settings.dev_token,
+                "TPF_EVENTS_TENANTS": settings.dev_tenant,
+            },
+        )
+    )
+    return f"""
+SQS (local, moto; queues are empty on every start), with the bridge:
+  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev \\
+         AWS_DEFAULT_REGION={REGION}
+  submit queue {queues.submit}   replies {queues.replies}
+  completions  {queues.complete}   events {queues.events}
+  bridge DLQ   {queues.dead_letters}   (message shapes: docs/sqs-bridge.md)
 """
 
 
@@ -231,7 +276,12 @@ def main() -> None:
                 ready=http_ok(f"{gateway}/q/health/ready"),
             )
         )
-        print(_banner(settings, url, supervisor, release), flush=True)
+        sqs_lines = ""
+        if settings.dev_sqs and importlib.util.find_spec("moto") is None:
+            log.warning("moto is not installed (run `make setup`): no local SQS, no SQS bridge")
+        elif settings.dev_sqs:
+            sqs_lines = _start_sqs_bridge(settings, supervisor, common, coordinator_target)
+        print(_banner(settings, url, supervisor, release) + sqs_lines, flush=True)
         while not stop.wait(0.5):
             exited = supervisor.first_exited()
             if exited is not None:

@@ -25,6 +25,10 @@ class DevSettings(BaseSettings):
     # The remote example worker (gRPC, TPF's TransitionWorkerService) and the REST gateway.
     worker_port: int = 50061
     gateway_port: int = 8080
+    # A local SQS (moto_server) and the SQS bridge on it; false leaves both out.
+    dev_sqs: bool = True
+    sqs_port: int = 50070
+    sqs_bridge_port: int = 50055
     # Shared secret of the example worker's HMAC signatures (TPF_WIRE §9.4); dev only.
     worker_shared_secret: str = Field(default="dev-worker-shared-secret", repr=False)
     dev_tenant: str = "restaurant-demo"
