@@ -232,3 +232,36 @@ def test_missing_tenant_is_a_usage_error(tmp_path: Path) -> None:
     result = Tpf(target="127.0.0.1:1", cwd=tmp_path)("releases", "list", "--tenant", "")
     assert result.returncode == 2
     assert "missing --tenant (or TPF_TENANT)" in result.stderr
+
+
+def test_release_build_then_register_with_its_policy(tpf: Tpf, tmp_path: Path) -> None:
+    """`tpf release build` output registers as is, dispatch mode and retries included."""
+    built = tpf.json(
+        "release",
+        "build",
+        "--pipeline",
+        "restaurant_approval.pipeline:PIPELINE",
+        "--out",
+        str(tmp_path / "build"),
+    )
+    registered = tpf.json(
+        "releases",
+        "register",
+        "--descriptor",
+        built["descriptorPath"],
+        "--policy",
+        built["policyPath"],
+    )
+    release = registered["release"]
+    assert release["releaseVersion"] == built["releaseVersion"]
+    policy = json.loads(Path(built["policyPath"]).read_text())
+    assert release["policy"]["dispatchMode"] == policy["dispatchMode"] == "DISPATCH_MODE_STEP"
+
+    broken = tmp_path / "broken-policy.json"
+    broken.write_text('{"dispatchMode": "SOMETIMES"}')
+    assert_fails(
+        tpf(
+            "releases", "register", "--descriptor", built["descriptorPath"], "--policy", str(broken)
+        ),
+        "cannot use the policy file",
+    )

@@ -252,7 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
         rel_commands,
         "register",
         "register a release from its pipeline-release.json",
-        lambda r, a: releases.register(r, a.descriptor, upload=a.upload),
+        lambda r, a: releases.register(r, a.descriptor, upload=a.upload, policy=a.policy),
+    )
+    sub.add_argument(
+        "--policy",
+        metavar="PATH",
+        type=Path,
+        help="release policy as protobuf JSON (dispatch mode, retries), e.g. the "
+        "release-policy.json that `tpf release build` writes",
     )
     sub.add_argument(
         "--descriptor", required=True, metavar="PATH", type=_absolute_path, help="descriptor file"

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from google.protobuf import json_format
+
 from tpf.registry.v1 import activation_pb2, release_pb2
 from tpf.registry.v1 import release_service_pb2 as pb
 from tpf_cli import output
@@ -20,12 +22,19 @@ UPLOAD_SCHEME = "upload:"
 _REMOTE_KINDS = frozenset({"container-image", "lambda-image", "external-endpoint"})
 
 
-async def register(registry: Registry, descriptor: Path, *, upload: bool) -> Report:
+async def register(
+    registry: Registry, descriptor: Path, *, upload: bool, policy: Path | None = None
+) -> Report:
     """Register from a descriptor the registry reads itself (so `descriptor` must be absolute),
-    or (`upload`) one sent inline with its local artifacts."""
+    or (`upload`) one sent inline with its local artifacts; `policy` is a ReleasePolicy JSON."""
     request = pb.RegisterReleaseRequest(
         tenant_id=registry.tenant_id, pipeline_id=registry.pipeline_id
     )
+    if policy is not None:
+        try:
+            json_format.Parse(await asyncio.to_thread(policy.read_text), request.policy)
+        except (OSError, json_format.ParseError) as error:
+            raise CliError(f"cannot use the policy file {policy}: {error}") from None
     if upload:
         descriptor_json, uploads = await asyncio.to_thread(descriptor_for_upload, descriptor)
         request.release_descriptor_json = descriptor_json
