@@ -155,3 +155,22 @@ def test_unusable_await_suspension_is_a_retryable_malformed_result() -> None:
     assert outcome.failed.retryable
     wrong_type = report(item, Result.waiting({"unitId": "u", "stepIndex": "one"}))
     assert wrong_type.failed.error_code == MALFORMED_WORKER_RESULT
+
+
+async def test_exact_decimals_in_the_request_payload_are_shown_as_numbers() -> None:
+    """The worker protocol keeps `27.50` exact (Decimal); the interaction's requestPayload (a
+    google.protobuf.Value) shows it as the number 27.5 instead of refusing the await."""
+    runtime = WorkerRuntime(pipelines.APPROVAL, identity_of(pipelines.APPROVAL), clock=lambda: NOW)
+    item = work_item(
+        pipelines.APPROVAL,
+        step=1,
+        stop=2,
+        value={"orderId": "o-8", "checked": True, "total": 27.50, "lines": [{"price": 1.25}]},
+        type_id=pipelines.CHECKED_TYPE,
+    )
+    outcome = report(item, await runtime.execute(command_for(item)))
+    assert outcome.WhichOneof("outcome") == "await_requested", outcome
+    [spec] = outcome.await_requested.interactions
+    shown = spec.interaction.request_payload.struct_value
+    assert shown["total"] == 27.5
+    assert shown["lines"][0]["price"] == 1.25
