@@ -30,9 +30,9 @@ from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import interaction_service_pb2 as ipb
 from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf_coordinator.domain import resume_tokens
-from tpf_coordinator.domain.identifiers import await_unit_id
 from tpf_devserver.reflect import list_services
 from tpf_envelope import encode
+from tpf_envelope.identifiers import await_unit_id
 
 pytestmark = pytest.mark.e2e
 

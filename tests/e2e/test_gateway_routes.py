@@ -37,8 +37,8 @@ from tests.support.release_artifacts import PIPELINE_ID, build_release
 from tests.support.restaurant import envelope, order_envelope
 from tpf.coordinator.v1 import interaction_pb2
 from tpf.coordinator.v1 import work_service_pb2 as wpb
-from tpf_coordinator.domain.identifiers import await_unit_id
 from tpf_envelope import encode, to_json_dict
+from tpf_envelope.identifiers import await_unit_id
 from tpf_gateway.problems import REASON_HEADER
 
 CONTROL_PLANE_TOKEN = "gateway-cp-token"

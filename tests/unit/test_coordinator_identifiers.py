@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tpf_coordinator.domain.identifiers import (
+from tpf_envelope.identifiers import (
     await_unit_id,
     correlation_id,
     interaction_idempotency_key,

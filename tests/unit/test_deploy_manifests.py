@@ -1,46 +1,450 @@
-"""The Kubernetes manifests parse and only set variables the services actually read."""
+"""The Kubernetes manifests hang together and only set variables the services actually read.
+
+Checked on the YAML as written (always) and, when kubectl is installed, on what `kubectl
+kustomize` renders from the base, the dev overlay and the dev overlay with every component.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
+from tpf_config import CommonSettings
+from tpf_coordinator.settings import CoordinatorSettings
+from tpf_dispatcher.settings import DispatcherSettings
+from tpf_gateway.settings import GatewaySettings
 from tpf_registry.settings import RegistrySettings
+from tpf_sqs_bridge.settings import BridgeSettings
+from tpf_worker.serve import parse_args
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy" / "k8s"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+IMAGE = "tpf-suite"
+EXAMPLE_WORKER = "tpf-example-worker"
+
+# Deployment name -> the settings class its process reads. The example worker is configured by
+# flags instead; its variables are the ones its flags name (see _worker_variables).
+SETTINGS: dict[str, type[CommonSettings]] = {
+    "tpf-registry": RegistrySettings,
+    "tpf-coordinator": CoordinatorSettings,
+    "tpf-dispatcher": DispatcherSettings,
+    "tpf-gateway": GatewaySettings,
+    "tpf-sqs-bridge": BridgeSettings,
+}
+# Deployment name -> the console script its container runs.
+SCRIPTS = {
+    "tpf-registry": "tpf-registry",
+    "tpf-coordinator": "tpf-coordinator",
+    "tpf-dispatcher": "tpf-dispatcher",
+    "tpf-gateway": "tpf-gateway",
+    "tpf-sqs-bridge": "tpf-sqs-bridge",
+    EXAMPLE_WORKER: "tpf-worker",
+}
 
 
-def _documents() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for path in sorted(DEPLOY.rglob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+Document = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the tree
+
+
+def _load_all(text: str) -> list[Document]:
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+
+
+def _yaml_files() -> list[Path]:
+    return sorted(DEPLOY.rglob("*.yaml"))
+
+
+def _documents() -> list[Document]:
+    docs: list[Document] = []
+    for path in _yaml_files():
+        docs += _load_all(path.read_text())
     return docs
 
 
-def _known_variables() -> set[str]:
-    return {f"TPF_{name.upper()}" for name in RegistrySettings.model_fields}
+def _kustomizations() -> list[tuple[Path, Document]]:
+    found = []
+    for path in _yaml_files():
+        if path.name in KUSTOMIZATION_FILES:
+            spec = yaml.safe_load(path.read_text())
+            assert isinstance(spec, dict), path
+            found.append((path, spec))
+    return found
 
 
-def test_manifests_parse_and_kustomizations_name_existing_files() -> None:
-    for kustomization in DEPLOY.rglob("kustomization.yaml"):
-        spec = yaml.safe_load(kustomization.read_text())
-        for resource in spec.get("resources", []):
-            assert (kustomization.parent / resource).exists(), (kustomization, resource)
-    assert any(d["kind"] == "Deployment" for d in _documents())
+def _literal_pairs(literals: Iterable[str]) -> Iterator[tuple[str, str]]:
+    for literal in literals:
+        name, _, value = literal.partition("=")
+        yield name, value
 
 
-def test_registry_environment_is_read_by_the_registry() -> None:
-    known = _known_variables()
-    used: set[str] = set()
+@dataclass
+class Manifests:
+    """Deployments (by name; patches of one name merged into its env) and config map data."""
+
+    deployments: dict[str, list[Document]] = field(default_factory=dict)
+    config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def add(self, doc: Document) -> None:
+        kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")
+        if kind == "Deployment" and name:
+            self.deployments.setdefault(name, []).append(doc)
+        elif kind == "ConfigMap" and name:
+            self.config_maps.setdefault(name, {}).update(doc.get("data") or {})
+
+
+def _written() -> Manifests:
+    """The tree as written: config maps are the union of every generator of a name (merges in
+    overlays and components included), Deployments include strategic-merge patches."""
+    manifests = Manifests()
     for doc in _documents():
-        if doc["kind"] != "Deployment" or doc["metadata"]["name"] != "tpf-registry":
+        manifests.add(doc)
+    for path, spec in _kustomizations():
+        for generator in spec.get("configMapGenerator", []):
+            data = manifests.config_maps.setdefault(generator["name"], {})
+            data.update(_literal_pairs(generator.get("literals", [])))
+            for env_file in generator.get("envs", []):
+                lines = (path.parent / env_file).read_text().splitlines()
+                data.update(_literal_pairs(x for x in lines if x and not x.startswith("#")))
+        for patch in spec.get("patches", []):
+            if "patch" in patch:
+                for doc in _load_all(patch["patch"]):
+                    manifests.add(doc)
+    return manifests
+
+
+def _containers(docs: list[Document]) -> Iterator[Document]:
+    for doc in docs:
+        yield from doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+
+
+def _pod_spec(docs: list[Document]) -> Document:
+    """The pod spec of the full Deployment (the one with a selector, not a patch)."""
+    full = [d for d in docs if "selector" in d.get("spec", {})]
+    assert len(full) == 1, [d["metadata"]["name"] for d in docs]
+    pod: Document = full[0]["spec"]["template"]["spec"]
+    return pod
+
+
+def _tpf_variables(docs: list[Document], config_maps: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Every TPF_* variable the Deployment sets: its env and the config maps it mounts."""
+    variables: dict[str, str] = {}
+    for container in _containers(docs):
+        for source in container.get("envFrom", []):
+            ref = source.get("configMapRef")
+            if ref is not None:
+                assert ref["name"] in config_maps, f"no config map {ref['name']}"
+                variables.update(config_maps[ref["name"]])
+        for env in container.get("env", []):
+            variables[env["name"]] = str(env.get("value", "<from a reference>"))
+    return {k: v for k, v in variables.items() if k.startswith("TPF_")}
+
+
+def _known(settings_cls: type[BaseSettings]) -> set[str]:
+    prefix = settings_cls.model_config.get("env_prefix") or ""
+    return {f"{prefix}{name}".upper() for name in settings_cls.model_fields}
+
+
+def _worker_variables(docs: list[Document]) -> set[str]:
+    """The variables `tpf-worker serve` reads: the ones its secret flags name."""
+    names: set[str] = set()
+    for container in _containers(docs):
+        argv = [*container.get("command", []), *container.get("args", [])]
+        if argv:
+            args = parse_args(argv[1:])
+            names |= {args.shared_secret_env, args.registry_token_env}
+    return names
+
+
+def _console_scripts() -> set[str]:
+    scripts: set[str] = set()
+    for pyproject in ROOT.glob("*/*/pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        scripts |= set(project.get("scripts", {}))
+    return scripts
+
+
+def _setting(name: str, variables: dict[str, str], settings_cls: type[BaseSettings]) -> float:
+    """A numeric setting's value as the Deployment sets it, else the class default."""
+    if name in variables:
+        return float(variables[name])
+    field_name = name.removeprefix("TPF_").lower()
+    default = settings_cls.model_fields[field_name].default
+    assert isinstance(default, int | float), name
+    return float(default)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks shared by the written and the rendered manifests
+
+
+def _check_variables(manifests: Manifests) -> None:
+    assert manifests.deployments, "no Deployment found"
+    for name, docs in manifests.deployments.items():
+        used = _tpf_variables(docs, manifests.config_maps)
+        if name == EXAMPLE_WORKER:
+            known = _worker_variables(docs)
+        elif name in SETTINGS:
+            known = _known(SETTINGS[name])
+        else:
+            # Third-party images (the dev Postgres) get no TPF_* variables.
+            known = set()
+        unread = sorted(set(used) - known)
+        assert not unread, f"{name} sets variables it does not read: {unread}"
+
+
+def _check_commands(manifests: Manifests) -> None:
+    scripts = _console_scripts()
+    for name, docs in manifests.deployments.items():
+        for container in _containers(docs):
+            image = container.get("image")
+            if image is None:  # a patch
+                continue
+            if not str(image).split(":")[0].endswith(IMAGE):
+                assert name not in SCRIPTS, f"{name} must run the {IMAGE} image"
+                continue
+            argv = [*container.get("command", []), *container.get("args", [])]
+            assert argv, f"{name}: name the console script (the image's CMD is the registry's)"
+            assert argv[0] in scripts, f"{name} runs {argv[0]}, not a console script"
+            assert argv[0] == SCRIPTS.get(name), f"{name} runs {argv[0]}"
+
+
+def _check_ports_and_probes(manifests: Manifests) -> None:
+    for name, docs in manifests.deployments.items():
+        if name not in SCRIPTS:
             continue
-        for container in doc["spec"]["template"]["spec"]["containers"]:
-            used |= {e["name"] for e in container.get("env", [])}
-    base = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
-    for generator in base["configMapGenerator"]:
-        used |= {literal.split("=", 1)[0] for literal in generator["literals"]}
-    assert used, "no variables found"
-    assert used - known == set()
+        pod = _pod_spec(docs)
+        variables = _tpf_variables(docs, manifests.config_maps)
+        (container,) = pod["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        ready, live = container["readinessProbe"], container["livenessProbe"]
+        if name in SETTINGS and name != "tpf-gateway":
+            # gRPC services serve grpc.health.v1 on TPF_GRPC_PORT: a native grpc probe.
+            port = int(variables["TPF_GRPC_PORT"])
+            assert ports["grpc"] == port, name
+            assert ready["grpc"]["port"] == live["grpc"]["port"] == port, name
+        elif name == "tpf-gateway":
+            assert ports["http"] == int(variables["TPF_GATEWAY_PORT"])
+            assert ready["httpGet"]["path"] == "/q/health/ready"
+            assert live["httpGet"]["path"] == "/q/health/live"
+        security = container["securityContext"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert "resources" in container and "limits" in container["resources"], name
+
+
+def _check_grace_periods(manifests: Manifests) -> None:
+    for name, settings_cls in SETTINGS.items():
+        if name not in manifests.deployments:
+            continue
+        docs = manifests.deployments[name]
+        variables = _tpf_variables(docs, manifests.config_maps)
+        needed = _setting("TPF_SHUTDOWN_GRACE_S", variables, settings_cls)
+        if settings_cls is DispatcherSettings:
+            # SIGTERM drains in-flight work first, then the server stops with its grace.
+            needed += _setting("TPF_DRAIN_TIMEOUT_S", variables, settings_cls)
+        grace = _pod_spec(docs)["terminationGracePeriodSeconds"]
+        assert grace > needed, f"{name}: SIGKILL after {grace}s cuts a {needed}s shutdown short"
+
+
+def _check_targets(manifests: Manifests, services: dict[str, set[int]]) -> None:
+    """TPF_*_TARGET values and the worker's addresses name a Service and one of its ports."""
+    for name, docs in manifests.deployments.items():
+        addresses = [
+            value
+            for key, value in _tpf_variables(docs, manifests.config_maps).items()
+            if key.endswith("_TARGET")
+        ]
+        if name == EXAMPLE_WORKER:
+            for container in _containers(docs):
+                args = parse_args([*container.get("command", []), *container["args"]][1:])
+                addresses += [args.registry_target, args.advertise]
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            assert int(port) in services.get(host, set()), f"{name}: no Service for {address}"
+
+
+def _services(docs: Iterable[Document]) -> dict[str, set[int]]:
+    return {
+        d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]}
+        for d in docs
+        if d.get("kind") == "Service"
+    }
+
+
+def _check_all(manifests: Manifests, services: dict[str, set[int]]) -> None:
+    _check_variables(manifests)
+    _check_commands(manifests)
+    _check_ports_and_probes(manifests)
+    _check_grace_periods(manifests)
+    _check_targets(manifests, services)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests on the tree as written
+
+
+def test_kustomizations_name_existing_files() -> None:
+    kustomizations = _kustomizations()
+    assert {p.parent.relative_to(DEPLOY).as_posix() for p, _ in kustomizations} >= {
+        "base",
+        "overlays/dev",
+        "components/sqs-bridge",
+        "components/redis-leases",
+    }
+    for path, spec in kustomizations:
+        referenced = [*spec.get("resources", []), *spec.get("components", [])]
+        referenced += [p["path"] for p in spec.get("patches", []) if "path" in p]
+        for generator in [*spec.get("configMapGenerator", []), *spec.get("secretGenerator", [])]:
+            referenced += [f.partition("=")[2] or f for f in generator.get("files", [])]
+            referenced += generator.get("envs", [])
+        for relative in referenced:
+            assert (path.parent / relative).exists(), (path, relative)
+
+
+def test_every_deployment_is_consistent() -> None:
+    _check_all(_written(), _services(_documents()))
+
+
+def test_every_suite_deployment_is_known() -> None:
+    deployments = _written().deployments
+    assert set(SCRIPTS) <= set(deployments)
+    for name, docs in deployments.items():
+        images = {c.get("image") for c in _containers(docs)} - {None}
+        assert name in SCRIPTS or IMAGE not in images, f"map {name} to its settings"
+
+
+def test_dev_overlay_generates_every_secret_it_needs() -> None:
+    dev = yaml.safe_load((DEPLOY / "overlays" / "dev" / "kustomization.yaml").read_text())
+    generated: dict[str, set[str]] = {}
+    for generator in dev["secretGenerator"]:
+        keys = {name for name, _ in _literal_pairs(generator.get("literals", []))}
+        # A `files` entry is `path` (key: the file's name) or `key=path`.
+        keys |= {
+            f.partition("=")[0] if "=" in f else Path(f).name for f in generator.get("files", [])
+        }
+        generated[generator["name"]] = keys
+    in_dev = [d for d in _documents() if d.get("kind") == "Deployment" and "selector" in d["spec"]]
+    in_dev = [d for d in in_dev if d["metadata"]["name"] != "tpf-sqs-bridge"]
+    for container in _containers(in_dev):
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref is not None and not ref.get("optional", False):
+                assert ref["key"] in generated.get(ref["name"], set()), ref
+    for doc in in_dev:
+        for volume in doc["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in generated, volume
+
+
+def test_dev_tokens_grant_every_service_token() -> None:
+    dev = yaml.safe_load((DEPLOY / "overlays" / "dev" / "kustomization.yaml").read_text())
+    grants = json.loads((DEPLOY / "overlays" / "dev" / "tokens.json").read_text())
+    granted = {g["token"] for g in grants}
+    (tokens,) = [g for g in dev["secretGenerator"] if g["name"] == "tpf-tokens"]
+    for key, value in _literal_pairs(tokens["literals"]):
+        if key != "resume-token-secret":
+            assert value in granted, f"tpf-tokens/{key} is not a grant of tokens.json"
+
+
+def test_dockerfile_runs_a_console_script_and_ships_the_example() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    match = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile, re.MULTILINE)
+    assert match is not None
+    assert json.loads(match.group(1))[0] in _console_scripts()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not any(pattern.strip("/").startswith("examples") for pattern in ignored)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendered with kubectl, when it is installed (nothing is installed for this test)
+
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+def _render(directory: Path) -> list[Document]:
+    assert KUBECTL is not None
+    done = subprocess.run(
+        [KUBECTL, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return _load_all(done.stdout)
+
+
+def _rendered(docs: list[Document]) -> Manifests:
+    manifests = Manifests()
+    for doc in docs:
+        manifests.add(doc)
+    return manifests
+
+
+@needs_kubectl
+@pytest.mark.parametrize("directory", ["base", "overlays/dev"])
+def test_rendered_manifests_are_consistent(directory: str) -> None:
+    docs = _render(DEPLOY / directory)
+    _check_all(_rendered(docs), _services(docs))
+
+
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+
+
+@needs_kubectl
+def test_components_render_on_the_dev_overlay(tmp_path: Path) -> None:
+    # Kustomize refuses absolute paths: reach the tree relatively from tmp_path. The namespace
+    # must be the dev overlay's, or references to its generated config maps do not resolve.
+    def relative(path: Path) -> str:
+        return os.path.relpath(path, tmp_path)
+
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "tpf-dev",
+        "resources": [relative(DEPLOY / "overlays" / "dev")],
+        "components": [
+            relative(DEPLOY / "components" / "sqs-bridge"),
+            relative(DEPLOY / "components" / "redis-leases"),
+        ],
+        # How the component's comment says to set the queues.
+        "patches": [
+            {
+                "patch": yaml.safe_dump(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "tpf-sqs-bridge-config"},
+                        "data": {"TPF_SQS_SUBMIT_QUEUE_URL": QUEUE},
+                    }
+                )
+            }
+        ],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    docs = _render(tmp_path)
+    manifests = _rendered(docs)
+    _check_all(manifests, _services(docs))
+    assert "tpf-sqs-bridge" in manifests.deployments
+    coordinator = _tpf_variables(manifests.deployments["tpf-coordinator"], manifests.config_maps)
+    assert "TPF_REDIS_URL" in coordinator
+    bridge = _tpf_variables(manifests.deployments["tpf-sqs-bridge"], manifests.config_maps)
+    assert bridge["TPF_SQS_SUBMIT_QUEUE_URL"] == QUEUE
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"tpf-dev"}

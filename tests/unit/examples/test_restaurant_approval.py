@@ -27,6 +27,7 @@ from tpf_envelope import (
     encode,
     input_snapshot,
 )
+from tpf_envelope.identifiers import name_uuid
 from tpf_worker import (
     Command,
     Result,
@@ -34,7 +35,6 @@ from tpf_worker import (
     classify_failure,
     identity_of,
 )
-from tpf_worker.awaits import name_uuid
 from tpf_worker.protocol import decode_result, encode_result
 
 TENANT = "restaurant-demo"

@@ -8,6 +8,7 @@ from a TPF-built artifact.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import zipfile
@@ -92,7 +93,8 @@ def tpf_contract(
         "transport": "REST",
         "pluginHost": False,
         "runtimeLayout": "MONOLITH",
-        "steps": RESTAURANT_STEPS if steps is None else steps,
+        # A copy: callers edit the document they get (tests do), never the shared steps.
+        "steps": copy.deepcopy(RESTAURANT_STEPS if steps is None else steps),
         "canonicalTypes": {},
         "canonicalCatalogFingerprint": hashlib.sha256(b"{}").hexdigest(),
         "capabilities": {

@@ -8,47 +8,12 @@ idempotency key are Jackson's `asText()` forms, so the keys match what a TPF wor
 
 from __future__ import annotations
 
-import hashlib
-import math
-import uuid
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any, Final
 
+from tpf_envelope.identifiers import await_unit_id, correlation_id, interaction_idempotency_key
 from tpf_worker.pipeline import AwaitSettings, StepDefinition
 
-MISSING_FIELD_TEXT: Final = "<null>"
 RECORD_TTL_AFTER_DEADLINE_S: Final = 86_400
-_UNPREFIXED_CORRELATION: Final = frozenset({"interactionId", "signedResumeToken"})
-
-
-def name_uuid(text: str) -> str:
-    """Java `UUID.nameUUIDFromBytes(text.getBytes(UTF_8)).toString()`."""
-    return str(uuid.UUID(bytes=hashlib.md5(text.encode("utf-8")).digest(), version=3))
-
-
-def await_unit_id(tenant_id: str, execution_id: str, step_id: str, step_index: int) -> str:
-    return name_uuid(f"{tenant_id}:{execution_id}:{step_id}:{step_index}")
-
-
-def interaction_idempotency_key(
-    execution_id: str, step_id: str, key_fields: Sequence[str], request_payload: object
-) -> str:
-    """`{executionId}:{stepId}` without key fields, else `{stepId}:{field}={value}...`."""
-    if not key_fields:
-        return f"{execution_id}:{step_id}"
-    payload = request_payload if isinstance(request_payload, Mapping) else {}
-    parts = [step_id, *(f"{field}={_field_text(payload.get(field))}" for field in key_fields)]
-    return ":".join(parts)
-
-
-def correlation_id(
-    strategy: str, tenant_id: str, execution_id: str, step_id: str, idempotency_key: str
-) -> str:
-    basis = f"{tenant_id}:{execution_id}:{step_id}:{idempotency_key}"
-    if strategy in _UNPREFIXED_CORRELATION:
-        return name_uuid(basis)
-    return name_uuid(f"{strategy}:{basis}")
 
 
 def await_suspension(
@@ -134,44 +99,3 @@ def _settings_of(step: StepDefinition) -> AwaitSettings:
     if step.awaiting is None:
         raise ValueError(f"step {step.name!r} is not an await step")
     return step.awaiting
-
-
-def _field_text(value: object) -> str:
-    """Jackson `asText()` of a JSON value; absent and null both read `<null>` (as TPF)."""
-    if value is None:
-        return MISSING_FIELD_TEXT
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float | Decimal):
-        # TPF's codec mapper reads JSON decimals as doubles.
-        return java_double_text(float(value))
-    if isinstance(value, str):
-        return value
-    # Containers have no text form in Jackson.
-    return ""
-
-
-def java_double_text(value: float) -> str:
-    """Java `Double.toString` (JDK 19+ shortest form): `1.0`, `0.001`, `1.0E7`, `1.5E-4`."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    magnitude = abs(value)
-    if magnitude == 0.0:
-        return f"{sign}0.0"
-    # repr gives the shortest digits that round-trip, as Java does since JDK 19.
-    parts = Decimal(repr(magnitude)).as_tuple()
-    all_digits = "".join(str(digit) for digit in parts.digits)
-    exponent = len(all_digits) + int(parts.exponent) - 1
-    digits = all_digits.rstrip("0") or "0"
-    if 1e-3 <= magnitude < 1e7:
-        if exponent >= 0:
-            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
-            fraction = digits[exponent + 1 :] or "0"
-            return f"{sign}{whole}.{fraction}"
-        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"

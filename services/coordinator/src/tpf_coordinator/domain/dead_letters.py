@@ -7,7 +7,7 @@ log line.
 
 from __future__ import annotations
 
-from tpf_coordinator.domain.identifiers import name_uuid
+from tpf_envelope.identifiers import name_uuid
 
 # TPF trims the reason and cuts it to 80 characters; unset or blank means `operator`.
 MAX_REDRIVE_REASON_CHARS = 80

@@ -1,5 +1,7 @@
 """Identifiers TPF derives for await units and interactions (TPF_WIRE §5.3), bit for bit.
 
+Shared by the coordinator (units it derives itself) and the worker SDK (await suspensions).
+
 TPF uses Java's `UUID.nameUUIDFromBytes`: an MD5 name-based (version 3) UUID of the UTF-8 text,
 with no namespace. Field values in idempotency keys are Jackson's `JsonNode.asText()` forms.
 """
@@ -71,8 +73,9 @@ def _field_text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, float):
-        return java_double_text(value)
+    if isinstance(value, float | Decimal):
+        # TPF's codec mapper reads JSON decimals as doubles.
+        return java_double_text(float(value))
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping | Sequence):
