@@ -10,6 +10,9 @@ and every such expiry counts toward the poison-pill guard that fails the executi
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from typing import Any
 
 import grpc
@@ -89,3 +92,35 @@ async def test_a_claim_the_registry_cannot_serve_leaves_the_executions_queued(
         items = await wait_until(claimed, timeout_s=60, what="claims served again")
         assert sorted(i.execution_id for i in items) == sorted(ids)
         assert all(i.fencing_token == 1 for i in items)
+
+
+async def test_a_hung_registry_makes_submissions_fail_fast_not_hang(
+    suite: Suite, start_service: Any
+) -> None:
+    """A registry that stops answering (not down: hung) costs a submission its deadline, not
+    forever: UNAVAILABLE REGISTRY_UNAVAILABLE, which clients retry."""
+    coordinator = start_service(
+        "tpf_coordinator", {**suite.coordinator_env, "TPF_REGISTRY_TIMEOUT_S": "1"}
+    )
+    pid = suite.registry.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        async with coordinator_client(coordinator.target) as client:
+            started = time.monotonic()
+            await expect_error(
+                client.executions.SubmitExecution(
+                    epb.SubmitExecutionRequest(
+                        tenant_id=suite.tenant,
+                        pipeline_id=PIPELINE_ID,
+                        input_shape=execution_pb2.INPUT_SHAPE_UNI,
+                        input_payload=order_envelope(),
+                    ),
+                    timeout=30,
+                ),
+                grpc.StatusCode.UNAVAILABLE,
+                "REGISTRY_UNAVAILABLE",
+            )
+            assert time.monotonic() - started < 10
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -148,9 +148,13 @@ class ReleaseCatalog:
         channel: grpc.aio.Channel,
         *,
         ttl_s: float,
+        rpc_timeout_s: float = 5.0,
         capacity: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # A deadline on every registry call: a registry that hangs must not hang submissions
+        # (they answer UNAVAILABLE REGISTRY_UNAVAILABLE instead, which clients retry).
+        self._timeout_s = rpc_timeout_s
         self._releases = release_service_pb2_grpc.ReleaseServiceStub(channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(channel)
         self._ttl_s = ttl_s
@@ -176,7 +180,8 @@ class ReleaseCatalog:
             return cached[1]
         try:
             response = await self._releases.GetActiveRelease(
-                rpb.GetActiveReleaseRequest(tenant_id=tenant_id, pipeline_id=pipeline_id)
+                rpb.GetActiveReleaseRequest(tenant_id=tenant_id, pipeline_id=pipeline_id),
+                timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
@@ -201,7 +206,8 @@ class ReleaseCatalog:
             response = await self._releases.GetRelease(
                 rpb.GetReleaseRequest(
                     tenant_id=tenant_id, pipeline_id=pipeline_id, release_version=release_version
-                )
+                ),
+                timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
@@ -225,7 +231,8 @@ class ReleaseCatalog:
             response = await self._workers.ResolveWorkers(
                 wpb.ResolveWorkersRequest(
                     tenant_id=tenant_id, pipeline_id=pipeline_id, release_version=release_version
-                )
+                ),
+                timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             raise _registry_error(error) from None

@@ -96,7 +96,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         else None
     )
     channel = client_channel(settings.registry_target, token=registry_token)
-    catalog = ReleaseCatalog(channel, ttl_s=settings.registry_cache_s)
+    catalog = ReleaseCatalog(
+        channel, ttl_s=settings.registry_cache_s, rpc_timeout_s=settings.registry_timeout_s
+    )
     notifications = Notifications(database_url)
     leases = lease_store_for(settings, pool)
     payloads = Payloads(

@@ -21,6 +21,8 @@ class CoordinatorSettings(CommonSettings):
     registry_token: str | None = Field(default=None, repr=False)
     # How long an active release / healthy-worker answer is reused before asking again.
     registry_cache_s: float = Field(default=2.0, ge=0)
+    # Deadline of each call to the registry, seconds.
+    registry_timeout_s: float = Field(default=5.0, gt=0)
     # TPF's idempotency-key policy (TPF_WIRE §10).
     idempotency_policy: Literal["OPTIONAL_CLIENT_KEY", "CLIENT_KEY_REQUIRED", "SERVER_KEY_ONLY"] = (
         "OPTIONAL_CLIENT_KEY"
