@@ -28,7 +28,7 @@ def registry_env(database: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def registry(start_service: Any, registry_env: dict[str, str]) -> Any:
+def registry(registry_env: dict[str, str], start_service: Any) -> Any:
     """A real `python -m tpf_registry` process, serving once its gRPC health says SERVING."""
     return start_service("tpf_registry", registry_env)
 
@@ -52,10 +52,12 @@ FAST_RETRY.max_delay.FromMilliseconds(50)
 
 @pytest.fixture
 async def suite(
-    start_service: Any, registry_env: dict[str, str], database: str, tmp_path: Path
+    database: str, registry_env: dict[str, str], start_service: Any, tmp_path: Path
 ) -> Suite:
     """Registry + coordinator on one fresh database; the restaurant release registered with
-    fast retries, activated, and a `local` worker registered so submissions are admitted."""
+    fast retries, activated, and a `local` worker registered so submissions are admitted.
+
+    `database` is set up before `start_service`, so the services stop before it is dropped."""
     registry = start_service("tpf_registry", registry_env)
     built = build_release(tmp_path / "release")
     tenant = "restaurant-demo"
