@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -90,7 +90,17 @@ class Gateway:
         return await self.request("POST", path, headers=headers, **kw)
 
 
-def gateway_env(suite: Suite, port: int, **overrides: str) -> dict[str, str]:
+class Services(Protocol):
+    """What a gateway stands in front of: the `suite` fixture, or an example ControlPlane."""
+
+    @property
+    def coordinator(self) -> Any: ...
+
+    @property
+    def registry(self) -> Any: ...
+
+
+def gateway_env(suite: Services, port: int, **overrides: str) -> dict[str, str]:
     return {
         **minimal_environment(),
         "TPF_GATEWAY_HOST": "127.0.0.1",
@@ -110,7 +120,7 @@ def gateway_env(suite: Suite, port: int, **overrides: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_gateway(
-    suite: Suite, tmp_path: Path, rootdir: Path, **env_overrides: str
+    suite: Services, tmp_path: Path, rootdir: Path, **env_overrides: str
 ) -> AsyncIterator[Gateway]:
     """`python -m tpf_gateway` in front of `suite`, ready; stopped on exit."""
     port = free_port()
