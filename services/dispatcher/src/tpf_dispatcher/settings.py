@@ -36,10 +36,12 @@ class DispatcherSettings(CommonSettings):
 
     # Lease owner and history actor; stable for the process's life. Default `<host>:<pid>`.
     dispatcher_id: str = Field(default_factory=_default_dispatcher_id, min_length=1, max_length=128)
-    # Most work items held at once; claims ask only for free slots (back-pressure).
-    max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    # Most work items held at once; claims ask only for free slots (back-pressure). Larger
+    # windows mean fewer, larger claim and completion batches (bench/README.md: 64/32 ran W2 at
+    # under half the rate of 256/100). Remote workers see at most this many concurrent calls.
+    max_in_flight: int = Field(default=256, ge=1, le=10_000)
     # Most items per ClaimWork call.
-    claim_batch_size: int = Field(default=32, ge=1, le=1000)
+    claim_batch_size: int = Field(default=100, ge=1, le=1000)
     # ClaimWork long-poll wait, milliseconds (the coordinator refuses more than 60 s).
     claim_wait_ms: int = Field(default=5_000, ge=0, le=60_000)
     # Lease asked for each claim and each renewal, milliseconds.
