@@ -213,7 +213,7 @@ async def test_dispatcher_runs_pipelines_to_succeeded_with_exactly_once_history(
     assert status.dispatcher_id == DISPATCHER_ID
     assert status.state == dspb.DISPATCHER_STATE_RUNNING
     assert status.in_flight == 0
-    assert status.max_in_flight == 64
+    assert status.max_in_flight == 256
     assert status.counters.claimed == 18
     assert status.counters.completed == 18
     assert status.counters.failed == status.counters.rejected == 0
