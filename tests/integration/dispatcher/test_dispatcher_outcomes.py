@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf import json_format
+
 from tests.support import pipelines
 from tpf.common.v1 import payload_pb2, pinned_identity_pb2
 from tpf.coordinator.v1 import execution_pb2, interaction_pb2
@@ -171,6 +173,6 @@ async def test_exact_decimals_in_the_request_payload_are_shown_as_numbers() -> N
     outcome = report(item, await runtime.execute(command_for(item)))
     assert outcome.WhichOneof("outcome") == "await_requested", outcome
     [spec] = outcome.await_requested.interactions
-    shown = spec.interaction.request_payload.struct_value
+    shown = json_format.MessageToDict(spec.interaction.request_payload)
     assert shown["total"] == 27.5
     assert shown["lines"][0]["price"] == 1.25
