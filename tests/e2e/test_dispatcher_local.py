@@ -57,7 +57,12 @@ class Dispatched:
     env: dict[str, str]
 
 
-async def register_local_release(suite: Suite, pipeline: Pipeline, out_dir: Path) -> None:
+async def register_local_release(
+    suite: Suite,
+    pipeline: Pipeline,
+    out_dir: Path,
+    dispatch_mode: release_pb2.DispatchMode.ValueType = release_pb2.DISPATCH_MODE_STEP,
+) -> None:
     """Register and activate the release built from `pipeline` (fast retries), and a `local`
     worker with its identity, as an operator deploying a Python pipeline would."""
     built = build_release(pipeline, out_dir)
@@ -69,7 +74,7 @@ async def register_local_release(suite: Suite, pipeline: Pipeline, out_dir: Path
                 pipeline_id=identity.pipeline_id,
                 release_descriptor_path=str(built.descriptor_path),
                 policy=release_pb2.ReleasePolicy(
-                    default_retry=FAST_RETRY, dispatch_mode=release_pb2.DISPATCH_MODE_STEP
+                    default_retry=FAST_RETRY, dispatch_mode=dispatch_mode
                 ),
             )
         )
@@ -341,3 +346,37 @@ async def test_work_not_finished_within_drain_timeout_is_requeued_after_its_leas
         await wait_for_status(
             client, hosted, execution_id, st.EXECUTION_STATUS_SUCCEEDED, timeout_s=30
         )
+
+
+async def test_a_segment_release_runs_up_to_the_await_or_the_end_in_one_command(
+    suite: Suite, start_service: Any, tmp_path: Path
+) -> None:
+    """DISPATCH_MODE_SEGMENT (TPF's behaviour): one claim runs every step up to the next await
+    or the end, committed once; the release, not the dispatcher, chooses."""
+    segment = release_pb2.DISPATCH_MODE_SEGMENT
+    await register_local_release(suite, pipelines.CHAIN, tmp_path / "chain", segment)
+    await register_local_release(suite, pipelines.APPROVAL, tmp_path / "approval", segment)
+    start_service("tpf_dispatcher", dispatcher_env(suite))
+    async with coordinator_client(suite.coordinator.target) as client:
+        chain = await submit(client, suite, pipelines.CHAIN)
+        approval = await submit(client, suite, pipelines.APPROVAL, orderId="order-segment")
+        await wait_for_status(client, suite, chain, st.EXECUTION_STATUS_SUCCEEDED)
+        assert [e.event for e in await events(client, suite, chain)] == [
+            H.HISTORY_EVENT_SUBMITTED,
+            H.HISTORY_EVENT_CLAIMED,
+            H.HISTORY_EVENT_SUCCEEDED,
+        ]
+        assert await result_value(client, suite, chain) == {
+            "orderId": (await result_value(client, suite, chain))["orderId"],
+            "price": 21,
+            "steps": 3,
+        }
+        parked = await wait_for_status(
+            client, suite, approval, st.EXECUTION_STATUS_WAITING_EXTERNAL
+        )
+        assert parked.step_index == 1
+        assert [e.event for e in await events(client, suite, approval)] == [
+            H.HISTORY_EVENT_SUBMITTED,
+            H.HISTORY_EVENT_CLAIMED,
+            H.HISTORY_EVENT_AWAIT_REQUESTED,
+        ]

@@ -45,7 +45,7 @@ class RemoteWorkerConfig:
     sqs: SqsConfig = field(default_factory=SqsConfig)
 
 
-_ClientKey = tuple[str, str]  # (protocol, endpoint)
+_ClientKey = tuple[str, str]  # (protocol, endpoint), or ("local", hosted release)
 _IdentityKey = tuple[str, str, str]  # (pipeline id, contract version, release version)
 
 
@@ -97,7 +97,7 @@ class WorkerClients:
 
         Raises WorkerIdentityMismatch, or TransportFailure when the capability call fails.
         """
-        key = (worker.protocol, worker.endpoint)
+        key = _client_key(worker)
         client = self._clients.get(key)
         if client is None:
             client = await self._create(worker)
@@ -111,7 +111,7 @@ class WorkerClients:
 
     def distrust(self, worker: worker_pb2.Worker) -> None:
         """Check `worker`'s capabilities again before its next command (a call to it failed)."""
-        key = (worker.protocol, worker.endpoint)
+        key = _client_key(worker)
         self._verified = {v for v in self._verified if v[0] != key}
 
     async def close(self) -> None:
@@ -158,6 +158,14 @@ class WorkerClients:
                 await router.start()
                 self._router = router
             return self._router
+
+
+def _client_key(worker: worker_pb2.Worker) -> _ClientKey:
+    """Remote workers are one client per address. Every `local` worker shares the endpoint
+    `in-process`, so each is keyed by the release it hosts: one per hosted pipeline."""
+    if worker.protocol == LOCAL:
+        return (LOCAL, f"{worker.pipeline_id}|{worker.contract_version}|{worker.release_version}")
+    return (worker.protocol, worker.endpoint)
 
 
 def _check_identity(
