@@ -32,7 +32,7 @@ from tests.harness.services import minimal_environment
 from tests.harness.wait import wait_until
 from tests.support.coordinator_client import coordinator_client
 from tests.support.fake_dispatcher import failed
-from tests.support.registry_client import ADMIN
+from tests.support.registry_client import ADMIN, CONTROL_PLANE_A
 from tests.support.release_artifacts import PIPELINE_ID, build_release
 from tests.support.restaurant import envelope, order_envelope
 from tpf.coordinator.v1 import interaction_pb2
@@ -611,3 +611,31 @@ async def test_v1_cancel_and_bulk_redrive_answer_problem_json(gateway: Gateway) 
     assert refused.status == 401
     unknown_field = await gateway.post(cancel, json_body={"bogus": True})
     assert unknown_field.status == 400 and unknown_field.json()["reason"] == "FIELD_INVALID"
+
+
+async def test_the_callers_token_is_what_the_services_authorize(
+    suite: Suite, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """The gateway forwards the REST caller's token: a control-plane token whose grant covers
+    only tenant-a reads tenant-a but is refused restaurant-demo by the services themselves."""
+    scoped = {"Authorization": f"Bearer {CONTROL_PLANE_A}"}
+    async with running_gateway(
+        suite, tmp_path, pytestconfig.rootpath, TPF_CONTROL_PLANE_TOKEN=CONTROL_PLANE_A
+    ) as gateway:
+        own = await gateway.get(
+            "/tpf/control-plane/tenants/tenant-a/interactions/pending", headers=scoped
+        )
+        assert (own.status, own.json()) == (200, [])
+        other = await gateway.get(f"{CP_BASE}/interactions/pending", headers=scoped)
+        assert other.status == 403, other.text
+        assert other.headers.get("X-TPF-Error-Reason") == "TENANT_NOT_IN_SCOPE"
+    async with running_gateway(
+        suite,
+        tmp_path,
+        pytestconfig.rootpath,
+        TPF_CONTROL_PLANE_TOKEN=CONTROL_PLANE_A,
+        TPF_GATEWAY_FORWARD_CALLER_TOKEN="false",
+    ) as gateway:
+        # Not forwarded: the gateway's service token (admin, every tenant) is what runs.
+        ran = await gateway.get(f"{CP_BASE}/interactions/pending", headers=scoped)
+        assert ran.status == 200, ran.text

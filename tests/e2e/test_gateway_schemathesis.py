@@ -16,10 +16,12 @@ import pytest
 
 from tests.e2e.conftest import Suite
 from tests.e2e.test_gateway_routes import running_gateway
+from tests.support.registry_client import ADMIN
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "schemathesis-shared-token"
+# One token for both families, known to the services too (the gateway forwards it).
+TOKEN = ADMIN
 TIME_BUDGET_S = 45
 
 

@@ -28,6 +28,14 @@ TOKENS = [
         "roles": ["control-plane"],
         "tenants": ["tenant-a"],
     },
+    # TPF's two REST tokens, which the gateway tests present and the gateway forwards.
+    {
+        "token": "gateway-cp-token",
+        "subject": "rest-control-plane",
+        "roles": ["control-plane"],
+        "tenants": ["*"],
+    },
+    {"token": "gateway-admin-token", "subject": "rest-admin", "roles": ["admin"], "tenants": ["*"]},
 ]
 ADMIN = "admin-all-secret"
 ADMIN_B = "admin-b-secret"

@@ -35,6 +35,7 @@ async def run(settings: GatewaySettings) -> None:
         },
         token=service_token,
         timeout_s=settings.gateway_rpc_timeout_s,
+        forward_caller_token=settings.gateway_forward_caller_token,
     )
     enabled = [
         family

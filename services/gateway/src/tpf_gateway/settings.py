@@ -26,10 +26,15 @@ class GatewaySettings(CommonSettings):
     # or `env:NAME` / `file:/path`. Required for each enabled family unless TPF_AUTH_DISABLED.
     control_plane_token: str | None = Field(default=None, repr=False)
     admin_token: str | None = Field(default=None, repr=False)
-    # The token the gateway presents to the coordinator and the registry (a TPF_AUTH_TOKENS
-    # grant of theirs with role `admin`, all tenants); value or `env:`/`file:` reference.
-    # Unset sends none (services running with TPF_AUTH_DISABLED).
+    # The token the gateway presents to the coordinator and the registry when it does not
+    # forward the caller's (health checks; every call with forwarding off); value or
+    # `env:`/`file:` reference. Unset sends none (services running with TPF_AUTH_DISABLED).
     gateway_service_token: str | None = Field(default=None, repr=False)
+    # Forward the REST caller's bearer token to the services, so they authorize the caller
+    # (its TPF_AUTH_TOKENS grant: roles, tenants) rather than the gateway. The control-plane and
+    # admin tokens must then be grants of the services. False: every call runs as the service
+    # token (the gateway's own family check is then the only authorization).
+    gateway_forward_caller_token: bool = True
     # Largest request body accepted; larger bodies get 413.
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # Deadline of each gRPC call the gateway makes.

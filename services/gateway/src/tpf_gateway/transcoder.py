@@ -77,17 +77,19 @@ class Transcoder:
             )
         if route.is_tpf:
             _require_path_ids(route, request)
-        self._guard.check(route, request.headers.get("Authorization"))
+        caller_token = self._guard.check(route, request.headers.get("Authorization"))
         body = await request.read() if route.body else b""
         message = bind_request(
             route,
             HttpInput(path_params=request.match_info, query=list(request.query.items()), body=body),
         )
-        return json_response(await self._answer(route, message))
+        return json_response(await self._answer(route, message, caller_token))
 
-    async def _answer(self, route: Route, message: Message) -> Json:
+    async def _answer(self, route: Route, message: Message, caller_token: str | None) -> Json:
         async def call(method: MethodDescriptor, request: Message) -> Any:
-            return await self._upstreams.call(route.upstream, method, request)
+            return await self._upstreams.call(
+                route.upstream, method, request, caller_token=caller_token
+            )
 
         try:
             return response_json(route, await call(route.method, message))

@@ -70,11 +70,15 @@ class Upstreams:
         *,
         token: str | None,
         timeout_s: float,
+        forward_caller_token: bool = True,
     ) -> None:
         self._targets = dict(targets)
         self._timeout_s = timeout_s
+        self._service_token = token
+        self._forward = forward_caller_token
+        # No channel-wide token: each call carries the identity it runs as.
         self._channels = {
-            upstream: client_channel(target, token=token, options=_CHANNEL_OPTIONS)
+            upstream: client_channel(target, token=None, options=_CHANNEL_OPTIONS)
             for upstream, target in targets.items()
         }
 
@@ -82,8 +86,21 @@ class Upstreams:
     def targets(self) -> Mapping[Upstream, str]:
         return MappingProxyType(self._targets)
 
-    async def call(self, upstream: Upstream, method: MethodDescriptor, request: Message) -> Any:
-        """The response message of `method`; raises UpstreamError when the call fails."""
+    async def call(
+        self,
+        upstream: Upstream,
+        method: MethodDescriptor,
+        request: Message,
+        *,
+        caller_token: str | None = None,
+    ) -> Any:
+        """The response message of `method`; raises UpstreamError when the call fails.
+
+        The call runs as the REST caller (their bearer token, so the services apply that
+        token's roles and tenants) unless forwarding is off or there is none; then as the
+        gateway's service token.
+        """
+        token = caller_token if self._forward and caller_token else self._service_token
         response_class = message_factory.GetMessageClass(method.output_type)
         callable_ = self._channels[upstream].unary_unary(
             f"/{method.containing_service.full_name}/{method.name}",
@@ -91,7 +108,7 @@ class Upstreams:
             response_deserializer=response_class.FromString,
         )
         try:
-            return await callable_(request, timeout=self._timeout_s)
+            return await callable_(request, timeout=self._timeout_s, metadata=_authorization(token))
         except grpc.aio.AioRpcError as error:
             raise UpstreamError.from_rpc_error(error) from None
 
@@ -110,6 +127,10 @@ class Upstreams:
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
+
+
+def _authorization(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def _serialize(message: Message) -> bytes:
