@@ -51,6 +51,9 @@ class DispatchConfig:
     rpc_timeout_s: float
     complete_linger_s: float
     complete_batch_size: int
+    # Ask to keep the claim after a step (WorkService `continue_claim`): the next step comes
+    # back with the commit, saving a claim per step.
+    continue_claim: bool = True
     tenant_ids: tuple[str, ...] = ()
     pipeline_ids: tuple[str, ...] = ()
     release_versions: tuple[str, ...] = ()
@@ -229,6 +232,12 @@ class Dispatcher:
                 type(error).__name__,
                 f"Dispatcher failed running execution {item.execution_id}: {error}",
             )
+        if (
+            self._config.continue_claim
+            and outcome.WhichOneof("outcome") == "step_completed"
+            and not self._draining.is_set()
+        ):
+            outcome.step_completed.continue_claim = True
         running.is_reported = True
         self._outcomes.put_nowait(outcome)
 
@@ -297,6 +306,10 @@ class Dispatcher:
             self._counters.failed += 1
         else:
             self._counters.completed += 1
+            if result.HasField("next_work_item"):
+                # The claim continues: the next step is already ours, under a new fencing
+                # token and a fresh lease (even while draining: it is held either way).
+                self._start(result.next_work_item)
 
     # -- leases -------------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
             rpc_timeout_s=settings.rpc_timeout_s,
             complete_linger_s=settings.complete_linger_ms / 1000,
             complete_batch_size=settings.complete_batch_size,
+            continue_claim=settings.continue_claim,
             tenant_ids=split_list(settings.tenant_ids),
             pipeline_ids=split_list(settings.pipeline_ids),
             release_versions=split_list(settings.release_versions),

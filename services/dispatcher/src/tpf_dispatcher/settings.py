@@ -54,6 +54,9 @@ class DispatcherSettings(CommonSettings):
     rpc_timeout_s: float = Field(default=10.0, gt=0)
     # How long outcomes are collected into one CompleteWork call, milliseconds.
     complete_linger_ms: int = Field(default=5, ge=0, le=1_000)
+    # Keep the claim after a completed step and run the next one at once (one commit per step,
+    # no claim between steps); the coordinator may refuse, and the step is then claimed anew.
+    continue_claim: bool = True
     # Most outcomes per CompleteWork call.
     complete_batch_size: int = Field(default=200, ge=1, le=1000)
     # On SIGTERM: how long in-flight work may still finish and be reported, seconds.
