@@ -73,7 +73,7 @@ breaking: setup ## buf breaking (FILE) against the protos on main
 	scripts/buf-breaking.sh
 
 test: setup system-deps lint breaking ## lint, breaking check and the whole test suite
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 test-fast: setup ## tests only, no lint
 	$(BIN)/python -m pytest -q -x
