@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests start servers (postgres, services) with fork+exec from a process whose gRPC threads are
+# busy; gRPC's fork handlers then skip their work and, rarely, the child dies of SIGSEGV before
+# it execs (seen once as "postgres exited during startup with code -11"). Nothing here needs
+# gRPC to survive a fork, so turn its fork support off before gRPC starts.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 pytest_plugins = [
     "tests.harness.postgres",

@@ -42,6 +42,8 @@ from tpf_store.embedded._system_user import (
 )
 
 _LOG = logging.getLogger(__name__)
+# Starts of the postmaster before a death by signal during startup is reported.
+_SPAWN_ATTEMPTS = 2
 
 _PGDATA = "pgdata"
 _PORT_FILE = "port"
@@ -62,6 +64,10 @@ _FAST_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 class EmbeddedPostgresError(RuntimeError):
     """The embedded server could not be initialised, started or stopped."""
+
+
+class _KilledAtStartup(EmbeddedPostgresError):
+    """The postmaster died of a signal while starting (negative exit code)."""
 
 
 class EmbeddedPostgres:
@@ -160,9 +166,19 @@ class EmbeddedPostgres:
             hand_over(socket_dir, user)
         if not (self.pgdata_dir / "PG_VERSION").exists():
             self._initdb(bin_dir, user)
-        self._spawn(bin_dir, user, socket_dir)
         atexit.register(self._stop_at_exit)
-        self._wait_until_accepting()
+        for attempt in range(1, _SPAWN_ATTEMPTS + 1):
+            self._spawn(bin_dir, user, socket_dir)
+            try:
+                self._wait_until_accepting()
+                break
+            except _KilledAtStartup as killed:
+                # Seen rarely right after a crash (kill -9) of the previous server, from a
+                # process forked while other threads run: the new postmaster dies of a signal
+                # before it logs a line. Its data are untouched, so starting again is safe.
+                if attempt == _SPAWN_ATTEMPTS:
+                    raise EmbeddedPostgresError(str(killed)) from None
+                _LOG.warning("embedded postgres died at startup (%s); starting it again", killed)
         _LOG.info(
             "embedded postgres accepting connections",
             extra={"port": self._port, "data_dir": str(self._data_dir), "pid": self.pid},
@@ -326,7 +342,8 @@ class EmbeddedPostgres:
         if process is None or process.poll() is not None:
             code = None if process is None else process.returncode
             self._forget_process()
-            raise EmbeddedPostgresError(
+            error = _KilledAtStartup if code is not None and code < 0 else EmbeddedPostgresError
+            raise error(
                 f"postgres exited during startup with code {code}; {self.log_path} ends with:\n"
                 f"{self.log_tail()}"
             )
