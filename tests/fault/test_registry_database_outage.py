@@ -63,7 +63,8 @@ async def test_database_outage_is_unavailable_and_recovers(
                     return []
                 return [r.release_version for r in response.releases]
 
-            # The pool replaces its broken connections; nothing registered was lost.
+            # The pool replaces its broken connections (retrying at most every 2 s, so within
+            # seconds of Postgres being back); nothing registered was lost.
             assert await wait_until(listed, timeout_s=60, what="registry back after restart") == [
                 built.release_version
             ]

@@ -17,7 +17,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from tpf_store import _pool_backoff
+
 _LOG = logging.getLogger(__name__)
+
+_pool_backoff.install()
 
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
