@@ -42,23 +42,10 @@ from tpf.common.v1 import error_reason_pb2, execution_status_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
 from tpf.coordinator.v1 import work_service_pb2 as wpb
-from tpf_rpc.channel import client_channel
+from tpf_rpc.channel import TRANSIENT_CODES, client_channel
 
 log = logging.getLogger(__name__)
 
-# Codes that say "the call may not have reached a healthy coordinator; the same call may work
-# later". INTERNAL is here because a coordinator losing Postgres mid-call can answer it.
-TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
 # A killed coordinator must be noticed again within milliseconds once it listens again; gRPC's
 # default reconnect backoff grows to two minutes.
 FAST_RECONNECT: list[tuple[str, Any]] = [

@@ -29,6 +29,22 @@ _SERVICE_CONFIG: Final = {
     ]
 }
 
+# Codes after which the same call may work later: it may not have reached a healthy service
+# (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED), the service asked for a retry (ABORTED,
+# RESOURCE_EXHAUSTED), or it lost its database mid-call (INTERNAL, UNKNOWN). Callers that keep
+# retrying across outages (the dispatcher, the SQS bridge) treat exactly these as transient.
+TRANSIENT_CODES: Final = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
 
 def client_channel(
     target: str,

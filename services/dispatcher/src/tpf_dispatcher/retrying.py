@@ -18,24 +18,12 @@ from typing import TypeVar
 
 import grpc
 
+from tpf_rpc.channel import TRANSIENT_CODES
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Codes that say "the call may not have reached a healthy coordinator; the same call may work
-# later". INTERNAL is here because a coordinator losing Postgres mid-call can answer it; ABORTED
-# and RESOURCE_EXHAUSTED (rate limits) ask for a later retry by definition.
-TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
 _FIRST_PAUSE_S = 0.05
 _MAX_PAUSE_S = 2.0
 

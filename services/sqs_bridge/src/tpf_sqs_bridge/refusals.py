@@ -13,23 +13,13 @@ from dataclasses import dataclass, field
 import grpc
 
 from tpf_errors import TpfError
+from tpf_rpc.channel import TRANSIENT_CODES
 from tpf_rpc.errors import error_info_of
 
 # The call may not have run, or may work as is later: redeliver. UNAUTHENTICATED is here because
 # it is the bridge's token, not the message, that is wrong; the operator fixes it and the
 # messages waiting meanwhile go through.
-_TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.UNAUTHENTICATED,
-    }
-)
+_TRANSIENT_CODES = TRANSIENT_CODES | {grpc.StatusCode.UNAUTHENTICATED}
 # RESOURCE_EXHAUSTED reasons that no amount of waiting fixes.
 _PERMANENT_REASONS = frozenset({"PAYLOAD_TOO_LARGE"})
 # The reason reported when a failed call carries no ErrorInfo (the channel failed, not the
