@@ -51,7 +51,7 @@ import psycopg
 
 from tests.support.coordinator_client import coordinator_client
 from tests.support.fake_dispatcher import FakeDispatcher, Submitted, submit_all
-from tests.support.registry_client import ADMIN, auth_env, registry_client
+from tests.support.registry_client import ADMIN, auth_env, declare_local_host, registry_client
 from tests.support.release_artifacts import RESTAURANT_STEPS, sha256_digest, write_jar
 from tests.support.restaurant import order_envelope
 from tpf.coordinator.v1 import execution_pb2
@@ -168,6 +168,9 @@ async def register_workloads(registry_target: str, directory: Path) -> None:
                     release_version=version,
                     protocol="local",
                 )
+            )
+            await declare_local_host(
+                client, pipeline_id=pipeline_id, contract_version=descriptor["contractVersion"]
             )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.registry_client import ADMIN, auth_env, registry_client
+from tests.support.registry_client import ADMIN, auth_env, declare_local_host, registry_client
 from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
 from tpf.registry.v1 import release_pb2
 from tpf.registry.v1 import release_service_pb2 as rpb
@@ -84,6 +84,9 @@ async def suite(
                 release_version=built.release_version,
                 protocol="local",
             )
+        )
+        await declare_local_host(
+            client, pipeline_id=PIPELINE_ID, contract_version=built.contract_version
         )
     coordinator_env = {
         "TPF_DATABASE_URL": database,

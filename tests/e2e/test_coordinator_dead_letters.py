@@ -14,7 +14,12 @@ from tests.e2e.conftest import Suite
 from tests.e2e.test_coordinator_executions import claim, complete, get, history, submit_request
 from tests.support.coordinator_client import CoordinatorClient, coordinator_client
 from tests.support.grpc_errors import expect_error
-from tests.support.registry_client import ADMIN_B, CONTROL_PLANE_A, registry_client
+from tests.support.registry_client import (
+    ADMIN_B,
+    CONTROL_PLANE_A,
+    declare_local_host,
+    registry_client,
+)
 from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
 from tests.support.restaurant import order_envelope
 from tpf.common.v1 import error_reason_pb2, payload_pb2
@@ -96,6 +101,9 @@ async def register_release(
                     release_version=built.release_version,
                     protocol="local",
                 )
+            )
+            await declare_local_host(
+                registry, pipeline_id=PIPELINE_ID, contract_version=built.contract_version
             )
     return built
 
@@ -385,7 +393,7 @@ async def test_redrive_onto_another_release_repins_the_execution(
                 )
             ),
             grpc.StatusCode.UNAVAILABLE,
-            "NO_HEALTHY_WORKER",
+            "NO_WORKER_AVAILABLE",
         )
         assert (await get(client, suite, eid)).status.version == 2
         done = await stub.RedriveExecution(

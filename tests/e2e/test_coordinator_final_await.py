@@ -11,7 +11,7 @@ from tests.e2e.conftest import Suite
 from tests.e2e.test_coordinator_executions import claim, complete, get
 from tests.e2e.test_coordinator_interactions import decision, interactions_of
 from tests.support.coordinator_client import coordinator_client
-from tests.support.registry_client import registry_client
+from tests.support.registry_client import declare_local_host, registry_client
 from tests.support.release_artifacts import RESTAURANT_STEPS, sha256_digest, tpf_contract, write_jar
 from tests.support.restaurant import order_envelope
 from tpf.common.v1 import execution_status_pb2 as st
@@ -64,6 +64,9 @@ async def test_an_answer_to_a_final_await_completes_the_execution(
                 release_version="v1",
                 protocol="local",
             )
+        )
+        await declare_local_host(
+            registry, pipeline_id=PIPELINE, contract_version=contract["contractVersion"]
         )
     async with coordinator_client(suite.coordinator.target) as client:
         eid = (

@@ -11,6 +11,7 @@ import grpc
 
 from tests.support.channels import FRESH_CONNECTION
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
+from tpf.registry.v1 import worker_service_pb2 as wpb
 from tpf_rpc.channel import client_channel
 
 TOKENS = [
@@ -65,3 +66,26 @@ async def registry_client(target: str, token: str | None = ADMIN) -> AsyncIterat
             workers=worker_service_pb2_grpc.WorkerServiceStub(channel),
             channel=channel,
         )
+
+
+FAKE_DISPATCHER_HOST = "fake-dispatcher"
+
+
+async def declare_local_host(
+    client: RegistryClient, *, pipeline_id: str, contract_version: str
+) -> None:
+    """Declare, for an hour, a dispatcher hosting `pipeline_id`'s contract in every tenant.
+
+    Admission counts a `local` worker record only while a dispatcher declares that it serves it
+    (ServeLocalWorkers). Tests that drive the coordinator with the in-process fake dispatcher run
+    no real one, so they declare the fake as the host.
+    """
+    await client.workers.ServeLocalWorkers(
+        wpb.ServeLocalWorkersRequest(
+            host_id=f"{FAKE_DISPATCHER_HOST}:{pipeline_id}",
+            pipelines=[
+                wpb.HostedPipeline(pipeline_id=pipeline_id, contract_version=contract_version)
+            ],
+            ttl_ms=3_600_000,
+        )
+    )

@@ -30,7 +30,7 @@ def rpc_error(kind: ErrorKind, reason: str) -> grpc.aio.AioRpcError:
         (ErrorKind.PERMISSION_DENIED, "TENANT_NOT_IN_SCOPE", True),
         (ErrorKind.RESOURCE_EXHAUSTED, "PAYLOAD_TOO_LARGE", True),
         (ErrorKind.RESOURCE_EXHAUSTED, "RATE_LIMITED", False),
-        (ErrorKind.UNAVAILABLE, "NO_HEALTHY_WORKER", False),
+        (ErrorKind.UNAVAILABLE, "NO_WORKER_AVAILABLE", False),
         (ErrorKind.ABORTED, "VERSION_CONFLICT", False),
         (ErrorKind.UNAUTHENTICATED, "TOKEN_INVALID", False),
         (ErrorKind.INTERNAL, "INTERNAL", False),

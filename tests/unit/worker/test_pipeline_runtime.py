@@ -101,20 +101,36 @@ def checked(result: Result) -> Result:
     return decode_result(encode_result(result))
 
 
-async def test_a_command_for_another_release_fails_with_tpf_message(
+async def test_a_command_for_another_contract_fails_with_tpf_message(
     runtime: WorkerRuntime,
 ) -> None:
-    other = WorkerIdentity(PIPELINE_ID, "sha256:contract", "sha256:other")
+    other = WorkerIdentity(PIPELINE_ID, "sha256:other-contract", "sha256:release")
     result = checked(await runtime.execute(command(0, snapshot({"n": 1}), identity=other)))
     assert result.failure is not None
     assert result.failure.failure_class == "java.lang.IllegalArgumentException"
     assert result.failure.message == (
-        f"Transition command targets pipelineId={PIPELINE_ID}, contractVersion=sha256:contract, "
-        f"releaseVersion=sha256:other but local worker is pipelineId={PIPELINE_ID}, "
+        f"Transition command targets pipelineId={PIPELINE_ID}, "
+        "contractVersion=sha256:other-contract, "
+        f"releaseVersion=sha256:release but local worker is pipelineId={PIPELINE_ID}, "
         "contractVersion=sha256:contract, releaseVersion=sha256:release"
     )
     assert classify_failure(result.failure.failure_class, result.failure.message).retryable
     assert seen == []
+
+
+async def test_a_command_for_another_pipeline_is_refused(runtime: WorkerRuntime) -> None:
+    other = WorkerIdentity("com.example.other", "sha256:contract", "sha256:release")
+    result = checked(await runtime.execute(command(0, snapshot({"n": 1}), identity=other)))
+    assert result.failure is not None
+    assert "targets pipelineId=com.example.other" in (result.failure.message or "")
+    assert seen == []
+
+
+async def test_a_build_serves_every_release_label_of_its_contract(runtime: WorkerRuntime) -> None:
+    # TPF's self-host scripts label the release with the contract version; same code, so it runs.
+    relabelled = WorkerIdentity(PIPELINE_ID, "sha256:contract", "sha256:contract")
+    result = checked(await runtime.execute(command(0, snapshot({"n": 21}), identity=relabelled)))
+    assert result.outcome == "COMPLETED"
 
 
 async def test_segment_command_runs_every_step_and_returns_the_last_output(

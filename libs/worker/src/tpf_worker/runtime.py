@@ -64,7 +64,8 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class WorkerIdentity:
-    """The release a worker hosts; commands for any other release are refused."""
+    """The build a worker hosts. It serves every release of its contract (same pipeline id and
+    contract version, whatever the release-version label); commands for another are refused."""
 
     pipeline_id: str
     contract_version: str
@@ -139,11 +140,14 @@ class WorkerRuntime:
             return failed.result
 
     def _identity_mismatch(self, command: Command) -> Result | None:
+        # A build serves every release of its own contract: TPF's self-host scripts label a
+        # release with the contract version, our build with the artifact digest, and both run
+        # the same code. The pipeline id and contract version must match; the release-version
+        # label may differ (the dispatcher checks the artifact digest, which commands lack).
         ours = self._identity
-        if (command.pipeline_id, command.contract_version, command.release_version) == (
+        if (command.pipeline_id, command.contract_version) == (
             ours.pipeline_id,
             ours.contract_version,
-            ours.release_version,
         ):
             return None
         # TPF's own message, word for word (§9.1).

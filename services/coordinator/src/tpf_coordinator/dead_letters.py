@@ -281,13 +281,14 @@ class DeadLetters:
                 expected=pipeline_id,
                 actual=release.pipeline_id,
             )
-        workers = await self._catalog.healthy_worker_count(tenant_id, pipeline_id, release_version)
-        if workers == 0:
+        shortage = await self._catalog.worker_shortage(tenant_id, pipeline_id, release)
+        if shortage is not None:
             raise Unavailable(
-                "NO_HEALTHY_WORKER",
-                f"No healthy worker serves release {release_version}; register or heartbeat a "
-                "worker for it before redriving onto it",
+                "NO_WORKER_AVAILABLE",
+                f"No worker can run release {release_version}, so nothing was redriven onto it: "
+                f"{shortage}",
                 releaseVersion=release_version,
+                detail=shortage,
             )
         return release
 

@@ -187,15 +187,15 @@ class Executions:
             allowed_prefixes=self._allowed_prefixes,
             max_size_bytes=self._max_payload_bytes,
         )
-        workers = await self._catalog.healthy_worker_count(
-            submission.tenant_id, submission.pipeline_id, release.release_version
+        shortage = await self._catalog.worker_shortage(
+            submission.tenant_id, submission.pipeline_id, release
         )
-        if workers == 0:
+        if shortage is not None:
             raise Unavailable(
-                "NO_HEALTHY_WORKER",
-                "No worker available for active release: No healthy worker lifecycle record "
-                f"for active release {release.release_version}",
+                "NO_WORKER_AVAILABLE",
+                f"No worker available for active release: {shortage}",
                 releaseVersion=release.release_version,
+                detail=shortage,
             )
         snapshot = input_snapshot(submission.input_shape, decoded)
         stored = await self._payloads.store_text(snapshot.payload)

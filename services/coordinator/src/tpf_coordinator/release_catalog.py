@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import grpc
 
-from tpf.registry.v1 import release_pb2, release_service_pb2_grpc, worker_service_pb2_grpc
+from tpf.registry.v1 import (
+    release_pb2,
+    release_service_pb2_grpc,
+    worker_pb2,
+    worker_service_pb2_grpc,
+)
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf.registry.v1 import worker_service_pb2 as wpb
 from tpf_coordinator.domain.retry import RetrySettings
@@ -219,23 +224,68 @@ class ReleaseCatalog:
             raise _registry_error(error) from None
         return self._remember(release_info(response.release))
 
-    async def healthy_worker_count(
-        self, tenant_id: str, pipeline_id: str, release_version: str
-    ) -> int:
-        key = (tenant_id, pipeline_id, release_version)
+    async def worker_shortage(
+        self, tenant_id: str, pipeline_id: str, release: ReleaseInfo
+    ) -> str | None:
+        """Why nothing can run `release` now (TPF's wording, TPF_WIRE §8.4), or None if a worker
+        can: a HEALTHY remote worker, or a `local` one that a running dispatcher serves.
+
+        Only "available" answers are cached: a refusal is re-checked on the next call, so a
+        worker registered (or a dispatcher started) right after a refusal is seen at once.
+        """
+        key = (tenant_id, pipeline_id, release.release_version)
         cached = self._healthy.get(key)
         now = self._clock()
         if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
+            return None
         try:
             response = await self._workers.ResolveWorkers(
                 wpb.ResolveWorkersRequest(
-                    tenant_id=tenant_id, pipeline_id=pipeline_id, release_version=release_version
+                    tenant_id=tenant_id,
+                    pipeline_id=pipeline_id,
+                    release_version=release.release_version,
+                ),
+                timeout=self._timeout_s,
+            )
+            if response.workers:
+                self._healthy[key] = (now, len(response.workers))
+                return None
+            self._healthy.pop(key, None)
+            listed = await self._workers.ListWorkers(
+                wpb.ListWorkersRequest(
+                    tenant_id=tenant_id,
+                    pipeline_id=pipeline_id,
+                    release_version=release.release_version,
+                    page_size=_STATES_LISTED,
                 ),
                 timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             raise _registry_error(error) from None
-        count = len(response.workers)
-        self._healthy[key] = (now, count)
-        return count
+        return _shortage_detail(release, list(listed.workers))
+
+
+# Worker states named in a refusal; more would only lengthen the message.
+_STATES_LISTED = 20
+
+
+def _shortage_detail(release: ReleaseInfo, workers: list[worker_pb2.Worker]) -> str:
+    if not workers:
+        return "No worker lifecycle record for active release"
+    # ResolveWorkers named none, so a HEALTHY record here is a `local` one nobody serves.
+    unserved = [
+        w.worker_id
+        for w in workers
+        if w.state == worker_pb2.WORKER_STATE_HEALTHY and w.protocol == "local"
+    ]
+    if unserved:
+        return (
+            f"No running dispatcher serves local worker {', '.join(unserved)}; start a "
+            f"dispatcher whose TPF_LOCAL_PIPELINES hosts pipelineId={release.pipeline_id}, "
+            f"contractVersion={release.contract_version} and whose tenants include this one"
+        )
+    states = ", ".join(
+        f"{w.worker_id}={worker_pb2.WorkerState.Name(w.state).removeprefix('WORKER_STATE_')}"
+        for w in workers
+    )
+    return f"No healthy worker lifecycle record for active release; current states: {states}"

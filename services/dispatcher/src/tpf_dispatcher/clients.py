@@ -2,9 +2,12 @@
 use and kept, and a capability check per (client, pinned release) before the first command.
 
 The check is what lets the dispatcher trust a worker it reaches by address only: a worker
-redeployed at the same endpoint with another release answers with another identity, and no
-command is sent to it (the item is reported failed instead). SQS workers have no capability
-request in TPF's protocol, so they are trusted on their registration alone.
+redeployed at the same endpoint with another contract or build answers with another identity,
+and no command is sent to it (the item is reported failed instead). As for hosted pipelines, a
+worker serves every release of its own contract: pipeline id and contract version must match,
+and the artifact digest where both the worker and the release name one; the release-version
+label does not. SQS workers have no capability request in TPF's protocol, so they are trusted
+on their registration alone.
 """
 
 from __future__ import annotations
@@ -45,12 +48,8 @@ class RemoteWorkerConfig:
     sqs: SqsConfig = field(default_factory=SqsConfig)
 
 
-_ClientKey = tuple[str, str]  # (protocol, endpoint), or ("local", hosted release)
-_IdentityKey = tuple[str, str, str]  # (pipeline id, contract version, release version)
-
-
-def _identity_key(identity: pinned_identity_pb2.PinnedIdentity) -> _IdentityKey:
-    return (identity.pipeline_id, identity.contract_version, identity.release_version)
+_ClientKey = tuple[str, str]  # (protocol, endpoint), or ("local", hosted pipeline spec)
+_IdentityKey = tuple[str, str, str]  # (pipeline id, contract version, release artifact digest)
 
 
 class WorkerClients:
@@ -62,16 +61,20 @@ class WorkerClients:
         self._router: SqsReplyRouter | None = None
         self._router_lock = asyncio.Lock()
 
-    def unreachable_reason(self, worker: worker_pb2.Worker) -> str | None:
-        """Why this dispatcher cannot call `worker`; None when it can."""
+    def unreachable_reason(self, worker: worker_pb2.Worker, release_digest: str = "") -> str | None:
+        """Why this dispatcher cannot call `worker` for a release whose primary artifact digest
+        is `release_digest` ('' if it names none); None when it can."""
         if worker.protocol == LOCAL:
             if self._hosted.find(
-                worker.pipeline_id, worker.contract_version, worker.release_version
+                worker.pipeline_id,
+                worker.contract_version,
+                release_digest or worker.artifact_digest,
             ):
                 return None
             return (
                 f"local worker {worker.worker_id} runs in another process (this dispatcher "
-                "hosts no pipeline with its identity; see TPF_LOCAL_PIPELINES)"
+                f"hosts no build of pipelineId={worker.pipeline_id}, "
+                f"contractVersion={worker.contract_version}; see TPF_LOCAL_PIPELINES)"
             )
         if worker.protocol not in (GRPC, REST, SQS):
             return f"worker {worker.worker_id} has unknown protocol {worker.protocol!r}"
@@ -91,28 +94,42 @@ class WorkerClients:
         worker: worker_pb2.Worker,
         identity: pinned_identity_pb2.PinnedIdentity,
         *,
+        release_digest: str = "",
         timeout_s: float,
     ) -> WorkerClient:
-        """A client for `worker`, its capabilities checked against `identity` once.
+        """A client for `worker`, its capabilities checked once against `identity` and the
+        release's primary artifact digest.
 
         Raises WorkerIdentityMismatch, or TransportFailure when the capability call fails.
         """
-        key = _client_key(worker)
+        key = self._client_key(worker, release_digest)
         client = self._clients.get(key)
         if client is None:
-            client = await self._create(worker)
+            client = await self._create(worker, release_digest)
             self._clients[key] = client
-        verified = (key, _identity_key(identity))
+        verified = (key, (identity.pipeline_id, identity.contract_version, release_digest))
         if verified not in self._verified and worker.protocol != SQS:
             capability = await client.capabilities(timeout_s=timeout_s)
-            _check_identity(worker, capability, identity)
+            _check_identity(worker, capability, identity, release_digest)
             self._verified.add(verified)
         return client
 
-    def distrust(self, worker: worker_pb2.Worker) -> None:
+    def distrust(self, worker: worker_pb2.Worker, release_digest: str = "") -> None:
         """Check `worker`'s capabilities again before its next command (a call to it failed)."""
-        key = _client_key(worker)
+        key = self._client_key(worker, release_digest)
         self._verified = {v for v in self._verified if v[0] != key}
+
+    def _client_key(self, worker: worker_pb2.Worker, release_digest: str) -> _ClientKey:
+        """Remote workers are one client per address. Every `local` worker shares the endpoint
+        `in-process`, so each is keyed by the hosted pipeline that serves it."""
+        if worker.protocol == LOCAL:
+            hosted = self._hosted.find(
+                worker.pipeline_id,
+                worker.contract_version,
+                release_digest or worker.artifact_digest,
+            )
+            return (LOCAL, hosted.spec if hosted else f"{worker.pipeline_id}|unhosted")
+        return (worker.protocol, worker.endpoint)
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -121,17 +138,23 @@ class WorkerClients:
         if self._router is not None:
             await self._router.stop()
 
-    async def _create(self, worker: worker_pb2.Worker) -> WorkerClient:
+    async def _create(self, worker: worker_pb2.Worker, release_digest: str) -> WorkerClient:
         if worker.protocol == LOCAL:
             hosted = self._hosted.find(
-                worker.pipeline_id, worker.contract_version, worker.release_version
+                worker.pipeline_id,
+                worker.contract_version,
+                release_digest or worker.artifact_digest,
             )
             if hosted is None:
-                raise TransportFailure("NoWorkerAvailable", self.unreachable_reason(worker) or "")
+                raise TransportFailure(
+                    "NoWorkerAvailable", self.unreachable_reason(worker, release_digest) or ""
+                )
             return hosted.client
         secret = self._remote.shared_secret
         if secret is None:
-            raise TransportFailure("NoWorkerAvailable", self.unreachable_reason(worker) or "")
+            raise TransportFailure(
+                "NoWorkerAvailable", self.unreachable_reason(worker, release_digest) or ""
+            )
         if worker.protocol == GRPC:
             return GrpcWorkerClient(
                 worker.endpoint, shared_secret=secret, plaintext=self._remote.grpc_plaintext
@@ -160,26 +183,27 @@ class WorkerClients:
             return self._router
 
 
-def _client_key(worker: worker_pb2.Worker) -> _ClientKey:
-    """Remote workers are one client per address. Every `local` worker shares the endpoint
-    `in-process`, so each is keyed by the release it hosts: one per hosted pipeline."""
-    if worker.protocol == LOCAL:
-        return (LOCAL, f"{worker.pipeline_id}|{worker.contract_version}|{worker.release_version}")
-    return (worker.protocol, worker.endpoint)
-
-
 def _check_identity(
     worker: worker_pb2.Worker,
     capability: Capability,
     identity: pinned_identity_pb2.PinnedIdentity,
+    release_digest: str,
 ) -> None:
-    offered = (capability.pipeline_id, capability.contract_version, capability.release_version)
-    if offered != _identity_key(identity):
-        raise WorkerIdentityMismatch(
-            f"Worker {worker.worker_id} ({worker.protocol} {worker.endpoint}) does not host the "
-            "pinned release, so no command was sent: it hosts "
-            f"pipelineId={offered[0]}, contractVersion={offered[1]}, releaseVersion={offered[2]} "
-            f"but the execution is pinned to pipelineId={identity.pipeline_id}, "
-            f"contractVersion={identity.contract_version}, "
-            f"releaseVersion={identity.release_version}"
-        )
+    offered = (capability.pipeline_id, capability.contract_version)
+    digests_differ = bool(
+        release_digest
+        and capability.artifact_digest
+        and capability.artifact_digest != release_digest
+    )
+    if offered == (identity.pipeline_id, identity.contract_version) and not digests_differ:
+        return
+    raise WorkerIdentityMismatch(
+        f"Worker {worker.worker_id} ({worker.protocol} {worker.endpoint}) does not serve the "
+        "pinned release, so no command was sent: it hosts "
+        f"pipelineId={capability.pipeline_id}, contractVersion={capability.contract_version}, "
+        f"artifactDigest={capability.artifact_digest or '(none)'} "
+        f"but the execution is pinned to pipelineId={identity.pipeline_id}, "
+        f"contractVersion={identity.contract_version}, "
+        f"releaseVersion={identity.release_version} "
+        f"(artifactDigest={release_digest or '(none)'})"
+    )

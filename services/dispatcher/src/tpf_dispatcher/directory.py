@@ -1,6 +1,6 @@
 """The registry as the dispatcher needs it: the workers of a pinned release (cached briefly,
-since workers come and go) and the release's step count (cached for good: releases are
-immutable once registered).
+since workers come and go) and the release's step count and primary artifact digest (cached for
+good: releases are immutable once registered).
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ class ReleaseKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseFacts:
+    """What dispatch needs of a release: its step count (None when it embeds no contract) and
+    its primary artifact digest ('' when it names none)."""
+
+    step_count: int | None
+    artifact_digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     """The registry's answer for one release: its HEALTHY workers, most recent first."""
 
@@ -57,7 +66,7 @@ class WorkerDirectory:
         self._rpc_timeout_s = rpc_timeout_s
         self._now_ms = now_ms
         self._resolutions: dict[ReleaseKey, Resolution] = {}
-        self._step_counts: dict[ReleaseKey, int | None] = {}
+        self._facts: dict[ReleaseKey, ReleaseFacts] = {}
         self._pending: dict[tuple[str, ReleaseKey], asyncio.Future[object]] = {}
 
     async def workers(self, key: ReleaseKey) -> Resolution:
@@ -72,13 +81,14 @@ class WorkerDirectory:
         """Drop the cached workers of `key` (a call to one failed): the next item re-resolves."""
         self._resolutions.pop(key, None)
 
-    async def step_count(self, key: ReleaseKey) -> int | None:
-        """Steps in the release's contract; None when the release embeds no contract."""
-        if key in self._step_counts:
-            return self._step_counts[key]
-        count = await self._once("release", key, lambda: self._fetch_step_count(key))
-        assert count is None or isinstance(count, int)
-        return count
+    async def release(self, key: ReleaseKey) -> ReleaseFacts:
+        """The release's step count and primary artifact digest."""
+        cached = self._facts.get(key)
+        if cached is not None:
+            return cached
+        facts = await self._once("release", key, lambda: self._fetch_release(key))
+        assert isinstance(facts, ReleaseFacts)
+        return facts
 
     def resolutions(self) -> list[tuple[ReleaseKey, Resolution]]:
         return sorted(
@@ -112,7 +122,7 @@ class WorkerDirectory:
         self._resolutions[key] = resolution
         return resolution
 
-    async def _fetch_step_count(self, key: ReleaseKey) -> int | None:
+    async def _fetch_release(self, key: ReleaseKey) -> ReleaseFacts:
         response = await self._releases_stub.GetRelease(
             rpb.GetReleaseRequest(
                 tenant_id=key.tenant_id,
@@ -122,6 +132,9 @@ class WorkerDirectory:
             timeout=self._rpc_timeout_s,
         )
         release = response.release
-        count = len(release.contract.steps) if release.HasField("contract") else None
-        self._step_counts[key] = count
-        return count
+        facts = ReleaseFacts(
+            step_count=len(release.contract.steps) if release.HasField("contract") else None,
+            artifact_digest=release.primary_artifact_digest,
+        )
+        self._facts[key] = facts
+        return facts

@@ -18,7 +18,7 @@ from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf.registry.v1 import worker_pb2
 from tpf_dispatcher.clients import WorkerClients, WorkerIdentityMismatch
 from tpf_dispatcher.commands import command_for, step_timeout_s
-from tpf_dispatcher.directory import ReleaseKey, WorkerDirectory, wall_clock_ms
+from tpf_dispatcher.directory import ReleaseFacts, ReleaseKey, WorkerDirectory, wall_clock_ms
 from tpf_dispatcher.outcomes import (
     REGISTRY_UNAVAILABLE,
     WORKER_IDENTITY_MISMATCH,
@@ -59,7 +59,7 @@ class Executor:
         key = ReleaseKey(identity.tenant_id, identity.pipeline_id, identity.release_version)
         try:
             resolution = await self._directory.workers(key)
-            step_count = await self._directory.step_count(key)
+            release = await self._directory.release(key)
         except grpc.aio.AioRpcError as error:
             log.warning(
                 "registry call failed for execution %s: %s %s",
@@ -75,20 +75,20 @@ class Executor:
                 f"{identity.pipeline_id}, release {identity.release_version} failed: "
                 f"{error.code().name} {error.details()}",
             )
-        worker, reasons = self._pick(resolution.workers)
+        worker, reasons = self._pick(resolution.workers, release.artifact_digest)
         if worker is None:
             reason = "; ".join(reasons) if reasons else "the registry names no HEALTHY worker"
             return no_worker(item, reason)
-        return await self._call(item, key, worker, step_count)
+        return await self._call(item, key, worker, release)
 
     def _pick(
-        self, workers: tuple[worker_pb2.Worker, ...]
+        self, workers: tuple[worker_pb2.Worker, ...], release_digest: str
     ) -> tuple[worker_pb2.Worker | None, list[str]]:
         # The registry lists the most recent heartbeat first; prefer a worker in this process.
         reasons: list[str] = []
         reachable = []
         for worker in workers:
-            reason = self._clients.unreachable_reason(worker)
+            reason = self._clients.unreachable_reason(worker, release_digest)
             if reason is None:
                 reachable.append(worker)
             else:
@@ -102,7 +102,7 @@ class Executor:
         item: wpb.WorkItem,
         key: ReleaseKey,
         worker: worker_pb2.Worker,
-        step_count: int | None,
+        release: ReleaseFacts,
     ) -> wpb.WorkOutcome:
         timeout_s = step_timeout_s(item, self._config.default_timeout_s)
         context = {
@@ -112,11 +112,13 @@ class Executor:
             "trace_id": item.attempt_key,
         }
         try:
-            client = await self._clients.client_for(worker, item.identity, timeout_s=timeout_s)
+            client = await self._clients.client_for(
+                worker, item.identity, release_digest=release.artifact_digest, timeout_s=timeout_s
+            )
             result = await client.execute(command_for(item), timeout_s=timeout_s)
         except WorkerIdentityMismatch as error:
             self._directory.forget(key)
-            self._clients.distrust(worker)
+            self._clients.distrust(worker, release.artifact_digest)
             log.error("%s", error, extra=context)
             return dispatch_failed(
                 item, WORKER_IDENTITY_MISMATCH, str(error), worker_id=worker.worker_id
@@ -124,7 +126,7 @@ class Executor:
         except TransportFailure as failure:
             # The worker may be gone or replaced: resolve again and re-check its identity.
             self._directory.forget(key)
-            self._clients.distrust(worker)
+            self._clients.distrust(worker, release.artifact_digest)
             log.warning(
                 "worker %s failed for execution %s: %s",
                 worker.worker_id,
@@ -136,7 +138,7 @@ class Executor:
         return outcome_for_result(
             item,
             result,
-            step_count=step_count,
+            step_count=release.step_count,
             classes=self._config.failure_classes,
             worker_id=worker.worker_id,
             fallback_deadline_epoch_ms=self._now_ms() + int(timeout_s * 1000),

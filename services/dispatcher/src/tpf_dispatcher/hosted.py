@@ -23,21 +23,34 @@ class HostedPipeline:
 
 
 class HostedPipelines:
-    """The loaded pipelines, found by (pipeline id, contract version, release version)."""
+    """The loaded pipelines. A hosted pipeline serves every release of its own contract: what
+    matches is the pipeline id and contract version, plus the artifact digest where both the
+    release and the build name one; the release-version label does not matter."""
 
     def __init__(self, hosted: Sequence[HostedPipeline]) -> None:
-        self._by_identity = {
-            (h.identity.pipeline_id, h.identity.contract_version, h.identity.release_version): h
-            for h in hosted
-        }
+        self._hosted = tuple(hosted)
 
     def find(
-        self, pipeline_id: str, contract_version: str, release_version: str
+        self, pipeline_id: str, contract_version: str, artifact_digest: str = ""
     ) -> HostedPipeline | None:
-        return self._by_identity.get((pipeline_id, contract_version, release_version))
+        for hosted in self._hosted:
+            identity = hosted.identity
+            if (identity.pipeline_id, identity.contract_version) != (
+                pipeline_id,
+                contract_version,
+            ):
+                continue
+            digests_named = bool(artifact_digest and identity.artifact_digest)
+            if digests_named and artifact_digest != identity.artifact_digest:
+                continue
+            return hosted
+        return None
 
     def __iter__(self) -> Iterator[HostedPipeline]:
-        return iter(self._by_identity.values())
+        return iter(self._hosted)
+
+    def __len__(self) -> int:
+        return len(self._hosted)
 
 
 def load_hosted_pipelines(specs: Sequence[str]) -> HostedPipelines:

@@ -15,7 +15,7 @@ from tpf_dispatcher.directory import WorkerDirectory
 from tpf_dispatcher.dispatcher import DispatchConfig, Dispatcher
 from tpf_dispatcher.executor import Executor, ExecutorConfig
 from tpf_dispatcher.hosted import load_hosted_pipelines
-from tpf_dispatcher.local_workers import LocalWorkerAnnouncer
+from tpf_dispatcher.local_workers import LocalWorkerHost
 from tpf_dispatcher.outcomes import FailureClasses
 from tpf_dispatcher.settings import DispatcherSettings, split_list
 from tpf_dispatcher.status import DispatcherStatusServicer
@@ -45,7 +45,7 @@ class DispatcherService:
     servicer: DispatcherStatusServicer
     clients: WorkerClients
     channels: tuple[grpc.aio.Channel, ...]
-    local_workers: LocalWorkerAnnouncer
+    local_workers: LocalWorkerHost
 
     def register(self, server: grpc.aio.Server) -> None:
         dispatcher_service_pb2_grpc.add_DispatcherServiceServicer_to_server(self.servicer, server)
@@ -124,11 +124,15 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         executor,
     )
     servicer = DispatcherStatusServicer(dispatcher, directory, clients, hosted)
-    local_workers = LocalWorkerAnnouncer(
-        hosted,
-        split_list(settings.local_worker_tenants),
-        target=settings.registry_target,
-        token=_secret(settings.registry_token, "TPF_REGISTRY_TOKEN"),
+    # Serve only what this dispatcher claims: its tenant, pipeline and release filters.
+    claimed_pipelines = set(split_list(settings.pipeline_ids))
+    local_workers = LocalWorkerHost(
+        [h for h in hosted if not claimed_pipelines or h.identity.pipeline_id in claimed_pipelines],
+        host_id=settings.dispatcher_id,
+        channel=registry,
+        register_tenants=split_list(settings.local_worker_tenants),
+        serve_tenants=split_list(settings.tenant_ids),
+        release_versions=split_list(settings.release_versions),
         heartbeat_s=settings.local_worker_heartbeat_s,
     )
     return DispatcherService(dispatcher, servicer, clients, (coordinator, registry), local_workers)

@@ -87,12 +87,16 @@ class DispatcherSettings(CommonSettings):
     sqs_secret_access_key: str | None = Field(default=None, repr=False)
 
     # Python pipelines run in-process, `package.module:ATTRIBUTE` comma-separated. Each serves
-    # workers registered with protocol `local` whose identity equals its own.
+    # every `local` worker record of a release of its own contract (same pipeline id and contract
+    # version, artifact digest equal where both name one), in the tenants this dispatcher claims.
     local_pipelines: str = ""
-    # Tenants for which each local pipeline is registered (and heartbeated) as a `local` worker,
-    # comma-separated; empty registers nothing (register them yourself then).
+    # Tenants in which the dispatcher also registers a `local` record of its own for each hosted
+    # pipeline, comma-separated; empty registers none (records registered by others are served
+    # all the same).
     local_worker_tenants: str = ""
-    local_worker_heartbeat_s: float = Field(default=30.0, gt=0)
+    # How often the dispatcher declares what it hosts and heartbeats the records it serves; a
+    # dispatcher that stops declaring stops counting after three intervals.
+    local_worker_heartbeat_s: float = Field(default=10.0, gt=0)
 
     # Extra failure classes that are not retryable, comma-separated. TPF also treats loadable
     # subclasses of NonRetryableException so; we cannot load Java classes, so list them here.

@@ -7,6 +7,7 @@ import logging
 from tpf_errors import FailedPrecondition, NotFound
 from tpf_registry.domain.clock import Clock
 from tpf_registry.domain.worker import (
+    HostDeclaration,
     LifecycleWindows,
     Worker,
     WorkerProtocol,
@@ -148,4 +149,23 @@ class WorkerRegistry:
             release_version,
             protocol=protocol,
             heartbeat_since_ms=since_ms,
+            now_ms=now_ms,
         )
+
+    async def serve_local(self, declaration: HostDeclaration) -> list[Worker]:
+        """Record what a dispatcher hosts and heartbeat every `local` record it serves."""
+        now_ms = self.now_ms()
+        stale_ms = self.windows.stale_after_ms or self.windows.unavailable_after_ms
+        served = await self._workers.serve_local(
+            declaration,
+            now_ms=now_ms,
+            revive_before_ms=now_ms - stale_ms if stale_ms else None,
+        )
+        if declaration.pipelines:
+            log.debug(
+                "local workers served",
+                extra={"host_id": declaration.host_id, "served": len(served)},
+            )
+        else:
+            log.info("local worker host withdrawn", extra={"host_id": declaration.host_id})
+        return served

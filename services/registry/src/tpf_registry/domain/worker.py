@@ -66,6 +66,26 @@ class Worker:
 
 
 @dataclass(frozen=True, slots=True)
+class HostedBuild:
+    """A pipeline build a dispatcher runs in-process; it serves every release of its contract."""
+
+    pipeline_id: str
+    contract_version: str
+    artifact_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HostDeclaration:
+    """What one dispatcher hosts and where (ServeLocalWorkers). None scopes mean "every"."""
+
+    host_id: str
+    pipelines: tuple[HostedBuild, ...]
+    tenant_ids: tuple[str, ...] | None
+    release_versions: tuple[str, ...] | None
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerRegistration:
     """A validated registration request (values trimmed, protocol lower-cased)."""
 

@@ -8,7 +8,10 @@ import grpc
 
 from tpf.registry.v1 import worker_pb2, worker_service_pb2_grpc
 from tpf.registry.v1 import worker_service_pb2 as pb
+from tpf_errors import InvalidArgument
 from tpf_registry.domain.worker import (
+    HostDeclaration,
+    HostedBuild,
     Worker,
     WorkerRegistration,
     normalize_endpoint,
@@ -17,6 +20,7 @@ from tpf_registry.domain.worker import (
 from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, WORKER_WRITE_ROLES, authorize
 from tpf_registry.servicers.convert import worker_to_proto
 from tpf_registry.workers import WorkerRegistry
+from tpf_rpc.auth import ALL_TENANTS, current_principal
 from tpf_rpc.validation import (
     decode_page_token,
     encode_page_token,
@@ -135,3 +139,51 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             protocol=protocol,
         )
         return pb.ResolveWorkersResponse(workers=[self._view(w) for w in workers])
+
+    async def ServeLocalWorkers(
+        self, request: pb.ServeLocalWorkersRequest, context: Context
+    ) -> pb.ServeLocalWorkersResponse:
+        principal = current_principal()
+        principal.require_any_role(WORKER_WRITE_ROLES)
+        host_id = required(request.host_id, "hostId")
+        if not _MIN_HOST_TTL_MS <= request.ttl_ms <= _MAX_HOST_TTL_MS:
+            raise InvalidArgument(
+                "FIELD_OUT_OF_RANGE",
+                f"ttlMs must be between {_MIN_HOST_TTL_MS} and {_MAX_HOST_TTL_MS}",
+                field="ttlMs",
+                value=str(request.ttl_ms),
+            )
+        pipelines = tuple(
+            HostedBuild(
+                pipeline_id=required(p.pipeline_id, "pipelines.pipelineId"),
+                contract_version=required(p.contract_version, "pipelines.contractVersion"),
+                artifact_digest=p.artifact_digest.strip(),
+            )
+            for p in request.pipelines
+        )
+        tenants: tuple[str, ...] | None
+        requested = tuple(sorted({t.strip() for t in request.tenant_ids if t.strip()}))
+        if requested:
+            for tenant in requested:
+                principal.require_tenant(tenant)
+            tenants = requested
+        elif ALL_TENANTS in principal.tenants:
+            tenants = None
+        else:
+            tenants = tuple(sorted(principal.tenants))
+        releases = tuple(sorted({v.strip() for v in request.release_versions if v.strip()}))
+        declaration = HostDeclaration(
+            host_id=host_id,
+            pipelines=() if request.withdraw else pipelines,
+            tenant_ids=tenants,
+            release_versions=releases or None,
+            ttl_ms=request.ttl_ms,
+        )
+        served = await self._registry.serve_local(declaration)
+        return pb.ServeLocalWorkersResponse(workers=[self._view(w) for w in served])
+
+
+# A declaration outlives a few missed calls, and a vanished dispatcher stops counting within
+# the hour at most.
+_MIN_HOST_TTL_MS = 1_000
+_MAX_HOST_TTL_MS = 3_600_000

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tpf_registry.domain.release import Activation, Release
-from tpf_registry.domain.worker import Worker, WorkerProtocol, WorkerRegistration
+from tpf_registry.domain.worker import HostDeclaration, Worker, WorkerProtocol, WorkerRegistration
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,5 +105,13 @@ class WorkerStore(Protocol):
         *,
         protocol: WorkerProtocol | None,
         heartbeat_since_ms: int,
+        now_ms: int,
     ) -> list[Worker]:
-        """Non-draining workers of a release with a heartbeat at or after the given time."""
+        """Non-draining workers of a release with a heartbeat at or after the given time;
+        `local` ones only while a live host declaration serves them."""
+
+    async def serve_local(
+        self, declaration: HostDeclaration, *, now_ms: int, revive_before_ms: int | None
+    ) -> list[Worker]:
+        """Replace the host's declaration and heartbeat every `local` record it serves; records
+        last heard of before `revive_before_ms` get a WORKER_REVIVED event."""

@@ -8,7 +8,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from tpf_registry.domain.worker import Worker, WorkerProtocol, WorkerRegistration
+from tpf_registry.domain.worker import (
+    HostDeclaration,
+    Worker,
+    WorkerProtocol,
+    WorkerRegistration,
+)
 from tpf_registry.store.events import record_event
 
 UPSERT_WORKER = """
@@ -55,13 +60,61 @@ WHERE tenant_id = %(tenant_id)s AND pipeline_id = %(pipeline_id)s
   AND worker_id > %(after)s
 ORDER BY worker_id LIMIT %(limit)s
 """
-WORKERS_FOR_RELEASE = """
-SELECT * FROM workers
+# A live host declaration that can serve the `local` record `w` (its release joined as `r`): same
+# pipeline and contract, the record's tenant and release in the declaration's scope, and artifact
+# digests equal wherever both sides name one. `%(host_id)s` '' means any host.
+_HOST_SERVES = """
+EXISTS (
+    SELECT 1 FROM local_worker_hosts h
+    JOIN releases r ON r.tenant_id = w.tenant_id AND r.pipeline_id = w.pipeline_id
+                   AND r.release_version = w.release_version
+    WHERE (%(host_id)s = '' OR h.host_id = %(host_id)s)
+      AND h.expires_at_ms > %(now_ms)s
+      AND h.pipeline_id = w.pipeline_id AND h.contract_version = w.contract_version
+      AND (h.tenant_ids IS NULL OR w.tenant_id = ANY (h.tenant_ids))
+      AND (h.release_versions IS NULL OR w.release_version = ANY (h.release_versions))
+      AND (h.artifact_digest = '' OR r.primary_artifact_digest = ''
+           OR r.primary_artifact_digest = h.artifact_digest)
+      AND (h.artifact_digest = '' OR w.artifact_digest = ''
+           OR w.artifact_digest = h.artifact_digest)
+)"""
+# A `local` record counts only while a dispatcher serves it (ServeLocalWorkers).
+WORKERS_FOR_RELEASE = f"""
+SELECT * FROM workers w
 WHERE tenant_id = %(tenant_id)s AND pipeline_id = %(pipeline_id)s
   AND release_version = %(release_version)s AND draining_since_ms = 0
   AND last_heartbeat_at_ms >= %(since_ms)s
   AND (%(protocol)s = '' OR protocol = %(protocol)s)
+  AND (protocol <> 'local' OR {_HOST_SERVES})
 ORDER BY last_heartbeat_at_ms DESC, worker_id
+"""
+# Expired declarations of any host go too: the table holds live declarations only.
+DROP_HOST_DECLARATIONS = """
+DELETE FROM local_worker_hosts WHERE host_id = %s OR expires_at_ms <= %s
+"""
+INSERT_HOST_DECLARATION = """
+INSERT INTO local_worker_hosts (
+    host_id, pipeline_id, contract_version, artifact_digest, tenant_ids, release_versions,
+    expires_at_ms)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (host_id, pipeline_id, contract_version, artifact_digest) DO UPDATE SET
+    tenant_ids = EXCLUDED.tenant_ids,
+    release_versions = EXCLUDED.release_versions,
+    expires_at_ms = EXCLUDED.expires_at_ms
+"""
+# Rows are locked in key order, so dispatchers serving the same records cannot deadlock.
+HEARTBEAT_SERVED = f"""
+WITH served AS (
+    SELECT w.tenant_id, w.pipeline_id, w.worker_id, w.last_heartbeat_at_ms AS before_ms
+    FROM workers w
+    WHERE w.protocol = 'local' AND {_HOST_SERVES}
+    ORDER BY w.tenant_id, w.pipeline_id, w.worker_id
+    FOR UPDATE OF w
+)
+UPDATE workers w SET last_heartbeat_at_ms = GREATEST(w.last_heartbeat_at_ms, %(now_ms)s)
+FROM served s
+WHERE w.tenant_id = s.tenant_id AND w.pipeline_id = s.pipeline_id AND w.worker_id = s.worker_id
+RETURNING w.*, s.before_ms
 """
 
 
@@ -249,6 +302,7 @@ class PostgresWorkerStore:
         *,
         protocol: WorkerProtocol | None,
         heartbeat_since_ms: int,
+        now_ms: int,
     ) -> list[Worker]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -259,7 +313,64 @@ class PostgresWorkerStore:
                     "release_version": release_version,
                     "protocol": protocol.value if protocol else "",
                     "since_ms": heartbeat_since_ms,
+                    "host_id": "",
+                    "now_ms": now_ms,
                 },
             )
             rows = await cur.fetchall()
         return [_worker_from_row(row) for row in rows]
+
+    async def serve_local(
+        self, declaration: HostDeclaration, *, now_ms: int, revive_before_ms: int | None
+    ) -> list[Worker]:
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(DROP_HOST_DECLARATIONS, (declaration.host_id, now_ms))
+            if not declaration.pipelines:
+                return []
+            expires_at_ms = now_ms + declaration.ttl_ms
+            tenants = list(declaration.tenant_ids) if declaration.tenant_ids is not None else None
+            releases = (
+                list(declaration.release_versions)
+                if declaration.release_versions is not None
+                else None
+            )
+            await cur.executemany(
+                INSERT_HOST_DECLARATION,
+                [
+                    (
+                        declaration.host_id,
+                        hosted.pipeline_id,
+                        hosted.contract_version,
+                        hosted.artifact_digest,
+                        tenants,
+                        releases,
+                        expires_at_ms,
+                    )
+                    for hosted in declaration.pipelines
+                ],
+            )
+            await cur.execute(HEARTBEAT_SERVED, {"host_id": declaration.host_id, "now_ms": now_ms})
+            rows = await cur.fetchall()
+            served = []
+            for row in rows:
+                worker = _worker_from_row(row)
+                served.append(worker)
+                if (
+                    revive_before_ms is not None
+                    and row["before_ms"] < revive_before_ms
+                    and worker.draining_since_epoch_ms == 0
+                ):
+                    await _worker_event(
+                        conn,
+                        worker.version,
+                        "WORKER_REVIVED",
+                        worker,
+                        actor=declaration.host_id,
+                        now_ms=now_ms,
+                        detail={"servedBy": declaration.host_id},
+                    )
+        return sorted(served, key=lambda w: (w.tenant_id, w.pipeline_id, w.worker_id))
