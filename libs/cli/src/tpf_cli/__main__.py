@@ -1,9 +1,10 @@
 """`tpf`: the command line of the TPF suite. This module only wires argparse to the commands.
 
 Registry commands (`releases`, `workers`) call the registry; execution commands (`submit`,
-`status`, `result`, `history`, `cancel`, `executions`, `interactions`, `dlq`) call the
-coordinator; `release build` runs locally and calls nothing. Exit codes: 0 success, 1 the call
-failed (or the service could not be reached, or a watched execution did not succeed), 2 usage
+`status`, `result`, `history`, `cancel`, `executions`, `interactions`, `dlq`) and
+`releases drift` call the coordinator; `release build` runs locally and calls nothing. Exit codes:
+0 success, 1 the call failed (or the service could not be reached, or a watched execution did not
+succeed, or the release `releases drift --release` asks about is not safe to retire), 2 usage
 error.
 """
 
@@ -20,7 +21,15 @@ from typing import TypeAlias
 import grpc
 
 from tpf.coordinator.v1 import dead_letter_service_pb2
-from tpf_cli import dead_letters, executions, filters, interactions, releases, workers
+from tpf_cli import (
+    dead_letters,
+    executions,
+    filters,
+    interactions,
+    release_drift,
+    releases,
+    workers,
+)
 from tpf_cli.connection import (
     COORDINATOR,
     REGISTRY,
@@ -296,6 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
             "list the activation history, newest first",
             lambda r, a: releases.activations(r, page_size=a.page_size),
         )
+    )
+    sub = coordinator_command(
+        rel_commands,
+        "drift",
+        "what runs where: the active release, every worker and whether it serves it, the "
+        "executions still pinned to each release, and whether each release can be retired "
+        "(asks the coordinator)",
+        lambda c, a: release_drift.drift(c, release_version=a.release),
+        needs_pipeline=True,
+    )
+    sub.add_argument(
+        "--release",
+        default="",
+        metavar="VERSION",
+        help="also report on this release, and exit 1 unless it is safe to retire",
     )
 
     wrk = areas.add_parser("workers", help="register workers and follow their lifecycle")

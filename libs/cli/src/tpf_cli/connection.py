@@ -19,6 +19,7 @@ from tpf.coordinator.v1 import (
     dead_letter_service_pb2_grpc,
     execution_service_pb2_grpc,
     interaction_service_pb2_grpc,
+    release_drift_service_pb2_grpc,
 )
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
 from tpf_cli.errors import CliError
@@ -91,6 +92,7 @@ class Coordinator:
     executions: execution_service_pb2_grpc.ExecutionServiceAsyncStub
     interactions: interaction_service_pb2_grpc.InteractionServiceAsyncStub
     dead_letters: dead_letter_service_pb2_grpc.DeadLetterServiceAsyncStub
+    release_drift: release_drift_service_pb2_grpc.ReleaseDriftServiceAsyncStub
     connection: Connection
 
     @property
@@ -218,6 +220,7 @@ async def open_coordinator(connection: Connection) -> AsyncIterator[Coordinator]
             executions=execution_service_pb2_grpc.ExecutionServiceStub(channel),
             interactions=interaction_service_pb2_grpc.InteractionServiceStub(channel),
             dead_letters=dead_letter_service_pb2_grpc.DeadLetterServiceStub(channel),
+            release_drift=release_drift_service_pb2_grpc.ReleaseDriftServiceStub(channel),
             connection=connection,
         )
 

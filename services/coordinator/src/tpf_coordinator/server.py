@@ -16,6 +16,8 @@ from tpf.coordinator.v1 import (
     execution_service_pb2_grpc,
     interaction_service_pb2,
     interaction_service_pb2_grpc,
+    release_drift_service_pb2,
+    release_drift_service_pb2_grpc,
     work_service_pb2,
     work_service_pb2_grpc,
 )
@@ -27,15 +29,18 @@ from tpf_coordinator.interactions import Interactions
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
+from tpf_coordinator.release_drift import DriftRegistry, ReleaseDriftReports
 from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.dead_letter import DeadLetterServicer
 from tpf_coordinator.servicers.execution import ExecutionServicer
 from tpf_coordinator.servicers.interaction import InteractionServicer
+from tpf_coordinator.servicers.release_drift import ReleaseDriftServicer
 from tpf_coordinator.servicers.work import WorkServicer
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_coordinator.store.dead_letters_postgres import PostgresDeadLetterStore
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
 from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
+from tpf_coordinator.store.release_drift_postgres import PostgresPinnedExecutions
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
@@ -52,6 +57,7 @@ SERVICE_FULL_NAMES = (
     work_service_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
     interaction_service_pb2.DESCRIPTOR.services_by_name["InteractionService"].full_name,
     dead_letter_service_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name,
+    release_drift_service_pb2.DESCRIPTOR.services_by_name["ReleaseDriftService"].full_name,
 )
 
 
@@ -152,6 +158,11 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
     )
+    release_drift = ReleaseDriftReports(
+        pinned=PostgresPinnedExecutions(pool),
+        registry=DriftRegistry(channel, rpc_timeout_s=settings.registry_timeout_s),
+        now_ms=system_now_ms,
+    )
     sweeper = Sweeper(
         pool=pool,
         leases=leases,
@@ -174,6 +185,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         )
         dead_letter_service_pb2_grpc.add_DeadLetterServiceServicer_to_server(
             DeadLetterServicer(dead_letters, request_ids), server
+        )
+        release_drift_service_pb2_grpc.add_ReleaseDriftServiceServicer_to_server(
+            ReleaseDriftServicer(release_drift), server
         )
 
     async def start() -> None:

@@ -22,6 +22,7 @@ from tpf.coordinator.v1 import (
     dead_letter_service_pb2,
     execution_service_pb2,
     interaction_service_pb2,
+    release_drift_service_pb2,
 )
 from tpf.registry.v1 import release_service_pb2, worker_service_pb2
 
@@ -53,7 +54,8 @@ class ServiceBinding:
 
 
 # The services whose http rules become routes. ExecutionService and InteractionService are the
-# control plane; redrive, dead letters, releases and workers are TPF's admin API.
+# control plane, and so is our read-only release drift (its RPC takes the control-plane role);
+# redrive, dead letters, releases and workers are TPF's admin API.
 SERVICE_BINDINGS: tuple[ServiceBinding, ...] = (
     ServiceBinding(
         "tpf.coordinator.v1.ExecutionService", Upstream.COORDINATOR, Family.CONTROL_PLANE
@@ -62,6 +64,9 @@ SERVICE_BINDINGS: tuple[ServiceBinding, ...] = (
         "tpf.coordinator.v1.InteractionService", Upstream.COORDINATOR, Family.CONTROL_PLANE
     ),
     ServiceBinding("tpf.coordinator.v1.DeadLetterService", Upstream.COORDINATOR, Family.ADMIN),
+    ServiceBinding(
+        "tpf.coordinator.v1.ReleaseDriftService", Upstream.COORDINATOR, Family.CONTROL_PLANE
+    ),
     ServiceBinding("tpf.registry.v1.ReleaseService", Upstream.REGISTRY, Family.ADMIN),
     ServiceBinding("tpf.registry.v1.WorkerService", Upstream.REGISTRY, Family.ADMIN),
 )
@@ -69,6 +74,7 @@ _FILES = (
     execution_service_pb2.DESCRIPTOR,
     interaction_service_pb2.DESCRIPTOR,
     dead_letter_service_pb2.DESCRIPTOR,
+    release_drift_service_pb2.DESCRIPTOR,
     release_service_pb2.DESCRIPTOR,
     worker_service_pb2.DESCRIPTOR,
 )
