@@ -101,6 +101,9 @@ class AwaitSettings:
     correlation_strategy: str
     transport_output_type: str
     convert: AwaitConverter | None
+    # One interaction per element of the await's (list) input; the next step gets the list of
+    # answers in the same order.
+    itemized: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,7 @@ class Pipeline:
         transport_output_type: str | None = None,
         convert: AwaitConverter | None = None,
         retry: RetryPolicy | None = None,
+        itemized: bool = False,
     ) -> StepDefinition:
         """Register an await step: the execution parks until its interaction is completed.
 
@@ -223,6 +227,12 @@ class Pipeline:
         default the payload passes as it is). `transport_output_type` is the type the
         completion is converted to, as TPF names it in the failure message; by default
         `output_type`.
+
+        `itemized=True` makes it TPF's itemized await: the step's input must be a list, and each
+        element becomes one interaction (its `requestPayload`, `itemIndex` = its position). The
+        execution resumes once every element is answered, and the next step receives the list
+        of answers in the elements' order, each converted by `convert`. An empty list is
+        answered at once with an empty list.
         """
         if timeout <= timedelta(0):
             raise ValueError("an await step needs a positive timeout")
@@ -235,6 +245,7 @@ class Pipeline:
             correlation_strategy=correlation_strategy,
             transport_output_type=transport_output_type or output_type,
             convert=convert,
+            itemized=itemized,
         )
         return self._add(
             name,

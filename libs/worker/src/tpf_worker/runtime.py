@@ -6,11 +6,13 @@ becomes a FAILED result (TPF_WIRE §9.2), classified by `tpf_worker.errors`. For
 1. checks that the command targets this worker's pipeline, contract and release (§9.1);
 2. decodes the input envelope into plain JSON items: the step-0 `ExecutionInputSnapshot` (UNI
    and RAW give one item, MULTI one per element), a previous step's output, or an await's
-   stored completion, which is first converted to the await's output type;
+   stored completion, which is first converted to the await's output type (after an itemized
+   await: the MULTI snapshot of every item's answer, in item order, becomes one list item);
 3. runs the steps from `current_step_index` up to `stop_before_step_index` (exclusive; -1 means
    to the end or the first await), feeding each step's outputs to the next;
 4. answers COMPLETED with the last step's outputs as envelopes of its output type, or
-   WAITING_EXTERNAL with an `awaitSuspension` when it reaches an await step.
+   WAITING_EXTERNAL with an `awaitSuspension` when it reaches an await step: one interaction
+   for one item, one per item for several items or for the list an itemized await receives.
 """
 
 from __future__ import annotations
@@ -171,7 +173,12 @@ class WorkerRuntime:
         for index in range(start, stop):
             step = self._steps[index]
             if step.is_await:
-                return self._suspend(command, step, items)
+                requests, itemized = self._await_requests(command, step, items)
+                if requests:
+                    return self._suspend(command, step, requests, itemized=itemized)
+                # An itemized await of an empty list has nothing to ask: its answer is [].
+                outputs, items = [encode([])], [[]]
+                continue
             outputs = [await self._run_step(command, step, item) for item in items]
             items = [self._plain_of(output) for output in outputs]
         return Result.completed(outputs)
@@ -196,12 +203,14 @@ class WorkerRuntime:
             decoded = decode(command.input_envelope(), allowed_prefixes=self._prefixes)
         except TpfError as error:
             raise _Failed(self._failure(command, InputDecodeError(error.message))) from None
-        items = _unwrap(decoded.value)
         index = command.current_step_index
         previous = self._steps[index - 1] if index > 0 else None
         if previous is not None and previous.is_await:
-            return [self._converted(command, previous, item) for item in items]
-        return items
+            if previous.awaiting is not None and previous.awaiting.itemized:
+                answers = _itemized_answers(decoded.value)
+                return [[self._converted(command, previous, answer) for answer in answers]]
+            return [self._converted(command, previous, item) for item in _unwrap(decoded.value)]
+        return _unwrap(decoded.value)
 
     def _converted(self, command: Command, await_step: StepDefinition, item: Any) -> Any:
         """An await completion as the await's output type (TPF's conversion, §11)."""
@@ -248,23 +257,47 @@ class WorkerRuntime:
             logger=logging.LoggerAdapter(_step_log, fields),
         )
 
-    def _suspend(self, command: Command, step: StepDefinition, items: list[Any]) -> Result:
-        if len(items) != 1:
+    @staticmethod
+    def _await_requests(
+        command: Command, step: StepDefinition, items: list[Any]
+    ) -> tuple[list[Any], bool]:
+        """What the await asks, one request per interaction, and whether it is itemized.
+
+        An itemized await takes one list and asks once per element. Any other await asks once
+        per item that reaches it: one item is a one-to-one await, several (a MULTI input) are
+        itemized too, and each item resumes with its own answer.
+        """
+        if step.awaiting is not None and step.awaiting.itemized:
+            if len(items) != 1 or not isinstance(items[0], list):
+                kinds = ", ".join(sorted({type(item).__name__ for item in items})) or "none"
+                raise _Failed(
+                    Result.failed(
+                        ILLEGAL_ARGUMENT_FAILURE_CLASS,
+                        f"Itemized await step {step.name} needs one list as its input, "
+                        f"not {len(items)} item(s) of {kinds}",
+                    )
+                )
+            return list(items[0]), True
+        if not items:
             raise _Failed(
                 Result.failed(
-                    ILLEGAL_STATE_FAILURE_CLASS,
-                    f"Await step {step.name} received {len(items)} items; the Python worker "
-                    "supports one-to-one awaits only",
+                    ILLEGAL_STATE_FAILURE_CLASS, f"Await step {step.name} received no item"
                 )
             )
+        return items, len(items) > 1
+
+    def _suspend(
+        self, command: Command, step: StepDefinition, requests: list[Any], *, itemized: bool
+    ) -> Result:
         now_ms = int(self._clock().timestamp() * 1000)
         suspension = await_suspension(
             tenant_id=command.tenant_id,
             execution_id=command.execution_id,
             causation_id=command.transition_key,
             step=step,
-            request_payload=items[0],
-            interaction_id=self._new_interaction_id(),
+            request_payloads=requests,
+            itemized=itemized,
+            new_interaction_id=self._new_interaction_id,
             now_ms=now_ms,
         )
         return Result.waiting(suspension)
@@ -295,6 +328,15 @@ def _unwrap(value: Value) -> list[Any]:
             return [_exact_plain(item) for item in value.items]
         return [_exact_plain(value.payload)]
     return [_exact_plain(value)]
+
+
+def _itemized_answers(value: Value) -> list[Any]:
+    """An itemized await's answers: the coordinator resumes it with a MULTI snapshot of every
+    item's answer in item order; an await of an empty list was answered with an empty list."""
+    if isinstance(value, InputSnapshot) and value.shape is InputShape.MULTI:
+        return [_exact_plain(item) for item in value.items]
+    plain = _exact_plain(value)
+    return plain if isinstance(plain, list) else [plain]
 
 
 def _exact_plain(value: Value) -> Any:

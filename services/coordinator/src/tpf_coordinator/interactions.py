@@ -2,10 +2,14 @@
 
 A completion finds its interaction by interaction id, else correlation id, else the interaction
 id read (unverified) from the resume token; a supplied resume token is always verified against
-the interaction found. The first completion wins: in one transaction it stores the response,
-marks the interaction and its await unit COMPLETED and moves the execution WAITING_EXTERNAL →
-QUEUED at the step after the await, the response as that step's input. Later completions are
-duplicates and change nothing.
+the interaction found. The first completion of an interaction wins: in one transaction it stores
+the response, marks the interaction COMPLETED and counts its item on the await unit. When that
+was the unit's last expected item, the same transaction marks the unit COMPLETED and moves the
+execution WAITING_EXTERNAL → QUEUED at the step after the await (one versioned transition). That
+step's input is the response itself for a one-to-one await, and for an itemized await a MULTI
+input snapshot of every item's response in item order (TPF's materialized items). Later
+completions of an interaction are duplicates and change nothing. Past its record TTL an
+interaction is not found any more (TPF_WIRE §5.3).
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tpf_coordinator.domain import resume_tokens
 from tpf_coordinator.domain.interactions import (
+    DEFAULT_RECORD_TTL_MS,
     Admission,
     AwaitUnitStatus,
     admit_completion,
     interaction_terminal,
+    require_current_item,
+    require_unexpired,
     require_waiting_on,
 )
 from tpf_coordinator.domain.transitions import InteractionCompleted, apply
@@ -27,11 +35,13 @@ from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore, identity_of
 from tpf_coordinator.store.interactions_postgres import (
     InteractionRecord,
+    LockedInteraction,
     PendingCursor,
     PendingFilter,
     PostgresInteractionStore,
 )
 from tpf_coordinator.store.transitions_sql import write_transition
+from tpf_coordinator.work_outcomes import multi_snapshot
 from tpf_envelope import Envelope, decode
 from tpf_errors import FailedPrecondition, NotFound
 
@@ -80,6 +90,7 @@ class Interactions:
         allowed_prefixes: Sequence[str],
         max_payload_bytes: int,
         payloads: Payloads | None = None,
+        record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
     ) -> None:
         self._store = store
         self._executions = executions
@@ -88,6 +99,7 @@ class Interactions:
         self._allowed_prefixes = tuple(allowed_prefixes)
         self._max_payload_bytes = max_payload_bytes
         self._payloads = payloads
+        self._record_ttl_ms = record_ttl_ms
 
     async def list_pending(
         self,
@@ -97,7 +109,13 @@ class Interactions:
         after: PendingCursor | None,
         limit: int,
     ) -> list[InteractionRecord]:
-        return await self._store.list_pending(tenant_id, filters, after=after, limit=limit)
+        return await self._store.list_pending(
+            tenant_id,
+            filters,
+            after=after,
+            limit=limit,
+            expired_before_ms=self._now_ms() - self._record_ttl_ms,
+        )
 
     async def complete(self, request: CompletionRequest) -> CompletionOutcome:
         # Well-formedness only: the answer is not checked against the next step's input type,
@@ -120,6 +138,7 @@ class Interactions:
             )
             if found is None:
                 raise interaction_not_found()
+            self._require_unexpired(found, now_ms)
             if request.resume_token:
                 self._verify_token(request.resume_token, found, now_ms)
             if self._admit(found, now_ms) is Admission.DUPLICATE:
@@ -131,6 +150,7 @@ class Interactions:
             if execution is None or locked is None:
                 raise interaction_not_found()
             interaction = locked.interaction
+            self._require_unexpired(interaction, now_ms)
             if self._admit(interaction, now_ms) is Admission.DUPLICATE:
                 return _duplicate(interaction)
             require_waiting_on(
@@ -140,12 +160,12 @@ class Interactions:
             )
             if locked.unit_status is not AwaitUnitStatus.WAITING_EXTERNAL:
                 raise interaction_terminal(interaction.interaction_id, locked.unit_status.value)
-            transition = apply(
-                execution.state,
-                InteractionCompleted(next_step_index=execution.state.step_index + 1, now_ms=now_ms),
-                actor=request.actor,
+            require_current_item(
+                locked.unit_item_interaction_ids,
+                interaction_id=interaction.interaction_id,
+                status=interaction.status,
             )
-            await self._store.record_completion(
+            progress = await self._store.record_completion(
                 conn,
                 locked,
                 response=request.response,
@@ -153,20 +173,32 @@ class Interactions:
                 idempotency_key=request.idempotency_key,
                 now_ms=now_ms,
             )
-            await write_transition(
-                conn,
-                identity_of(execution),
-                transition,
-                payload=request.response,
-                set_payload=True,
-                payloads=self._payloads,
-            )
+            version = execution.state.version
+            if progress.completed:
+                transition = apply(
+                    execution.state,
+                    InteractionCompleted(
+                        next_step_index=execution.state.step_index + 1, now_ms=now_ms
+                    ),
+                    actor=request.actor,
+                )
+                await write_transition(
+                    conn,
+                    identity_of(execution),
+                    transition,
+                    payload=await self._resumed_input(conn, locked, request.response),
+                    set_payload=True,
+                    payloads=self._payloads,
+                )
+                version = transition.after.version
         log.info(
-            "interaction completed",
+            "interaction completed (item %d of %d)",
+            progress.completed_item_count,
+            progress.expected_item_count,
             extra={
                 "tenant": request.tenant_id,
                 "execution_id": interaction.execution_id,
-                "version": transition.after.version,
+                "version": version,
                 "interaction_id": interaction.interaction_id,
             },
         )
@@ -175,6 +207,27 @@ class Interactions:
             execution_id=interaction.execution_id,
             step_id=interaction.step_id,
             duplicate=False,
+        )
+
+    async def _resumed_input(
+        self, conn: Any, locked: LockedInteraction, response: Envelope
+    ) -> Envelope:
+        """The input of the step after the await: the one answer of a one-to-one await, else
+        every item's answer in item order."""
+        if locked.is_one_to_one:
+            return response
+        responses = await self._store.item_responses(
+            conn, locked.interaction.tenant_id, locked.unit_item_interaction_ids
+        )
+        return multi_snapshot(responses)
+
+    def _require_unexpired(self, interaction: InteractionRecord, now_ms: int) -> None:
+        require_unexpired(
+            interaction.status,
+            interaction_id=interaction.interaction_id,
+            deadline_ms=interaction.deadline_ms,
+            record_ttl_ms=self._record_ttl_ms,
+            now_ms=now_ms,
         )
 
     @staticmethod

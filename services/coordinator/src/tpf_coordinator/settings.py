@@ -53,6 +53,9 @@ class CoordinatorSettings(CommonSettings):
     # Sweeper period and batch size (TPF: sweep-interval PT30S, sweep-limit 100).
     sweep_interval_ms: int = Field(default=1_000, ge=100)
     sweep_limit: int = Field(default=100, ge=1)
+    # How long an interaction record lives after its deadline (TPF: ttlEpochS = deadline +
+    # 1 day). Then it is EXPIRED: gone from the pending list, and a completion is NOT_FOUND.
+    interaction_record_ttl_ms: int = Field(default=86_400_000, ge=0)
     # HMAC key of resume tokens (TPF: resume-token-secret); `env:`/`file:` references allowed.
     resume_token_secret: str | None = Field(default=None, repr=False)
     # Where terminal failures are published besides the dead_letters table: TPF's log line.

@@ -1,10 +1,12 @@
-"""The sweeper: recovers abandoned claims and times out overdue awaits.
+"""The sweeper: recovers abandoned claims, times out overdue awaits, expires old interactions.
 
 One leader at a time across coordinator replicas (a transaction-scoped Postgres advisory lock);
 each pass handles bounded batches. A RUNNING row is abandoned when its row lease has passed and
 the lease store no longer holds it (Redis renewals extend only Redis; with no Redis, the row is
 the lease). Requeueing is not a retry (TPF); N consecutive expiries on one step fail the
-execution with a dead letter (the poison-pill guard, DESIGN §3).
+execution with a dead letter (the poison-pill guard, DESIGN §3). An interaction whose record
+TTL has passed (deadline + 1 day by default, TPF_WIRE §5.3) becomes EXPIRED; awaits time out at
+their deadline, long before, so expiry never decides an execution's fate.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tpf_coordinator.domain.failures import dlq_log_line
+from tpf_coordinator.domain.interactions import DEFAULT_RECORD_TTL_MS
 from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.domain.transitions import AwaitTimedOut, LeaseExpired, apply
 from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.sweeper_postgres import (
+    expire_interactions,
     expired_leases,
     overdue_interactions,
     time_out_interaction,
@@ -42,6 +46,7 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0
     timed_out: int = 0
+    expired_interactions: int = 0
 
 
 class Sweeper:
@@ -55,6 +60,7 @@ class Sweeper:
         limit: int,
         max_lease_expiries: int,
         forget_request_ids: Callable[[], Awaitable[int]] | None = None,
+        interaction_record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
     ) -> None:
         self._pool = pool
         self._leases = leases
@@ -63,6 +69,7 @@ class Sweeper:
         self._limit = limit
         self._max_expiries = max_lease_expiries
         self._forget_request_ids = forget_request_ids
+        self._record_ttl_ms = interaction_record_ttl_ms
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,12 +85,19 @@ class Sweeper:
         while True:
             try:
                 report = await self.sweep_once()
-                if report.requeued or report.failed or report.timed_out:
+                if (
+                    report.requeued
+                    or report.failed
+                    or report.timed_out
+                    or report.expired_interactions
+                ):
                     log.info(
-                        "sweep: %d requeued, %d failed, %d awaits timed out",
+                        "sweep: %d requeued, %d failed, %d awaits timed out, "
+                        "%d interactions expired",
                         report.requeued,
                         report.failed,
                         report.timed_out,
+                        report.expired_interactions,
                     )
             except Exception:  # the sweeper must outlive a failed pass (e.g. Postgres restart)
                 log.exception("sweep failed; retrying next interval")
@@ -124,6 +138,12 @@ class Sweeper:
                 )
                 await write_transition(conn, identity_of(waiting), transition)
                 report.timed_out += 1
+            report.expired_interactions = await expire_interactions(
+                conn,
+                expired_before_ms=now_ms - self._record_ttl_ms,
+                now_ms=now_ms,
+                limit=self._limit,
+            )
         for line in lines:
             dlq_log.error(line)
         if self._forget_request_ids is not None:

@@ -41,6 +41,7 @@ from tpf_coordinator.work_outcomes import (
     StepDone,
     failure_of,
     next_input,
+    terminal_items,
 )
 from tpf_envelope import Envelope
 from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError, Unavailable
@@ -202,7 +203,8 @@ class WorkCoordinator:
         return Claimed(record, release, step, stop_before)
 
     async def _succeed_after_final_await(self, records: Sequence[ExecutionRecord]) -> None:
-        """An await that is the pipeline's last step: its response is the result.
+        """An await that is the pipeline's last step: its response is the result (an itemized
+        await's responses are the terminal items, in item order).
 
         Completing the interaction queues the execution after the await, where no step is left;
         the claim that picks it up finishes it here instead of handing out an empty work item.
@@ -219,7 +221,7 @@ class WorkCoordinator:
                 transition = apply(
                     current.state, PipelineCompleted(now_ms=self._now_ms()), actor="coordinator"
                 )
-                outputs = (current.payload,) if current.payload is not None else ()
+                outputs = terminal_items(current.payload) if current.payload is not None else ()
                 await write_transition(
                     conn,
                     identity_of(current),

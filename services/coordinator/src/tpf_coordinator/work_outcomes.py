@@ -7,6 +7,7 @@ become the next step's input.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tpf_coordinator.domain.failures import truncate_message
@@ -14,7 +15,13 @@ from tpf_coordinator.domain.model import StepFailure
 from tpf_coordinator.release_catalog import ReleaseInfo, StepInfo
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.work_postgres import NewAwait
-from tpf_envelope import INPUT_SNAPSHOT, TRANSITION_ENCODING, Envelope, to_json_dict
+from tpf_envelope import (
+    INPUT_SNAPSHOT,
+    TRANSITION_ENCODING,
+    Envelope,
+    from_json_dict,
+    to_json_dict,
+)
 from tpf_errors import TpfError
 
 NON_RETRYABLE_CODE = "NonRetryableException"
@@ -107,10 +114,27 @@ def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
     """One output is the next step's input as is; several become a MULTI input snapshot."""
     if len(outputs) == 1:
         return outputs[0]
-    items = [to_json_dict(e) for e in outputs]
+    return multi_snapshot(outputs)
+
+
+def multi_snapshot(items: Sequence[Envelope]) -> Envelope:
+    """A MULTI `ExecutionInputSnapshot` of `items`, in order, each envelope embedded as is (so
+    nested type ids survive): several inputs for the next step, one per item."""
+    nested = [to_json_dict(e) for e in items]
     text = json.dumps(
-        {"shape": "MULTI", "payload": None, "items": items},
+        {"shape": "MULTI", "payload": None, "items": nested},
         separators=(",", ":"),
         ensure_ascii=False,
     )
     return Envelope(INPUT_SNAPSHOT, TRANSITION_ENCODING, text)
+
+
+def terminal_items(payload: Envelope) -> tuple[Envelope, ...]:
+    """A stored step input read as terminal items: the items of a MULTI snapshot (an itemized
+    await's answers, several outputs), else the one envelope."""
+    if payload.payload_type_id != INPUT_SNAPSHOT:
+        return (payload,)
+    snapshot = json.loads(payload.payload)
+    if snapshot.get("shape") != "MULTI":
+        return (payload,)
+    return tuple(from_json_dict(item) for item in snapshot.get("items") or ())

@@ -66,6 +66,8 @@ TPF_ERRORS: Mapping[str, ErrorOverride] = MappingProxyType(
         # §1.2, §3.2, §3.3, §3.5: an unknown execution or interaction is `Not Found`.
         "EXECUTION_NOT_FOUND": NOT_FOUND_TEXT,
         "INTERACTION_NOT_FOUND": NOT_FOUND_TEXT,
+        # §5.3: an interaction past its record TTL is purged in TPF, so it is `Not Found` too.
+        "INTERACTION_RECORD_EXPIRED": NOT_FOUND_TEXT,
         # §6.1, §6.2, §8.3: an unknown release, active release or worker is an empty 404.
         "RELEASE_NOT_FOUND": GUARD_404,
         "WORKER_NOT_FOUND": GUARD_404,

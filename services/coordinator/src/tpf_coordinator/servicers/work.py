@@ -10,6 +10,7 @@ from google.protobuf import json_format, timestamp_pb2
 from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import work_service_pb2 as pb
 from tpf.coordinator.v1 import work_service_pb2_grpc
+from tpf_coordinator.domain.interactions import item_order
 from tpf_coordinator.request_ids import RequestIds
 from tpf_coordinator.servicers.access import WORKER_ROLES, scoped_tenants
 from tpf_coordinator.servicers.convert import (
@@ -108,15 +109,24 @@ def _await_of(message: pb.AwaitRequestedOutcome) -> AwaitAsked:
             "awaitRequested.deadlineEpochMs is required",
             field="awaitRequested.deadlineEpochMs",
         )
+    unit = message.unit if message.HasField("unit") else None
+    order = item_order(
+        [i.item_index for i in interactions],
+        expected_item_count=(
+            unit.expected_item_count
+            if unit is not None and unit.HasField("expected_item_count")
+            else None
+        ),
+    )
     return AwaitAsked(
         await_step_index=message.await_step_index,
         new_await=NewAwait(
             unit_id=unit_id,
             step_id=step_id,
             step_index=message.await_step_index,
-            cardinality="ONE_TO_ONE",
+            cardinality=(unit.cardinality if unit is not None else "") or "ONE_TO_ONE",
             deadline_ms=message.deadline_epoch_ms,
-            interactions=tuple(interactions),
+            interactions=tuple(interactions[position] for position in order),
         ),
     )
 

@@ -22,7 +22,9 @@ FIND_BY_CORRELATION = "SELECT * FROM interactions WHERE tenant_id = %s AND corre
 # Locks the interaction and its await unit (FOR UPDATE covers both joined rows). Callers lock
 # the execution row first, in the order cancel and the work protocol use.
 LOCK_WITH_UNIT = """
-SELECT i.*, u.version AS unit_version, u.status AS unit_status
+SELECT i.*, u.version AS unit_version, u.status AS unit_status,
+       u.expected_item_count AS unit_expected_item_count,
+       u.item_interaction_ids AS unit_item_interaction_ids
 FROM interactions i
 JOIN await_units u ON u.tenant_id = i.tenant_id AND u.unit_id = i.unit_id
 WHERE i.tenant_id = %s AND i.interaction_id = %s
@@ -38,18 +40,34 @@ WHERE tenant_id = %(tenant_id)s AND interaction_id = %(interaction_id)s
   AND version = %(version)s
 RETURNING version
 """
-COMPLETE_UNIT = """
+# One more item answered; the unit is COMPLETED with its last expected item. The caller holds
+# the interaction's row lock and has checked that the interaction was pending, so an item counts
+# once.
+COMPLETE_UNIT_ITEM = """
 UPDATE await_units SET
-    status = 'COMPLETED', version = version + 1,
-    completed_item_count = completed_item_count + 1, updated_at_ms = %(now_ms)s
+    status = CASE WHEN completed_item_count + 1 >= expected_item_count
+                  THEN 'COMPLETED' ELSE status END,
+    version = version + 1,
+    completed_item_count = completed_item_count + 1,
+    completed_item_keys = array_append(completed_item_keys, %(item_key)s),
+    updated_at_ms = %(now_ms)s
 WHERE tenant_id = %(tenant_id)s AND unit_id = %(unit_id)s AND version = %(version)s
-RETURNING version
+RETURNING status, completed_item_count, expected_item_count
+"""
+# The answers of a completed unit's items, in item order (a one-to-one unit has one, with no
+# item index).
+ITEM_RESPONSES = """
+SELECT response_type_id, response_encoding, response FROM interactions
+WHERE tenant_id = %s AND interaction_id = ANY(%s::text[]) AND status = 'COMPLETED'
+ORDER BY item_index NULLS FIRST, interaction_id
 """
 # The pending list, in TPF's order; the status list is the predicate of the partial index
 # `interactions_pending`, which serves the tenant + keyset scan.
+# Interactions past their record TTL are gone even before the sweeper marks them EXPIRED.
 LIST_PENDING = """
 SELECT * FROM interactions
 WHERE tenant_id = %(tenant_id)s AND status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')
+  AND deadline_ms > %(expired_before_ms)s
   {filters}
 ORDER BY deadline_ms, created_at_ms, interaction_id
 LIMIT %(limit)s
@@ -66,6 +84,8 @@ class InteractionRecord:
     step_index: int
     output_type: str
     correlation_id: str
+    idempotency_key: str
+    item_index: int | None
     status: InteractionStatus
     version: int
     request_payload: Any
@@ -88,6 +108,8 @@ class InteractionRecord:
             step_index=row["step_index"],
             output_type=row["output_type"],
             correlation_id=row["correlation_id"],
+            idempotency_key=row["idempotency_key"],
+            item_index=row["item_index"],
             status=InteractionStatus(row["status"]),
             version=row["version"],
             request_payload=row["request_payload"],
@@ -103,11 +125,28 @@ class InteractionRecord:
 
 @dataclass(frozen=True, slots=True)
 class LockedInteraction:
-    """An interaction read under its row lock, with the version and status of its await unit."""
+    """An interaction read under its row lock, with what the completion needs of its await
+    unit: version, status, how many items it expects and which interactions are its items."""
 
     interaction: InteractionRecord
     unit_version: int
     unit_status: AwaitUnitStatus
+    unit_expected_item_count: int
+    unit_item_interaction_ids: tuple[str, ...]
+
+    @property
+    def is_one_to_one(self) -> bool:
+        """A classic await: one interaction without an item index, answered by its response."""
+        return self.unit_expected_item_count == 1 and self.interaction.item_index is None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitProgress:
+    """The await unit after an item was answered."""
+
+    completed: bool
+    completed_item_count: int
+    expected_item_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +180,16 @@ class PostgresInteractionStore:
         *,
         after: PendingCursor | None,
         limit: int,
+        expired_before_ms: int,
     ) -> list[InteractionRecord]:
+        """Pending interactions in TPF's order; those whose deadline is at or before
+        `expired_before_ms` (now - the record TTL) have expired and are left out."""
         clauses: list[sql.Composable] = []
-        params: dict[str, Any] = {"tenant_id": tenant_id, "limit": limit}
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "limit": limit,
+            "expired_before_ms": expired_before_ms,
+        }
         # TPF compares trimmed values, so stored values are trimmed too.
         for column, value in (
             ("step_id", filters.step_id),
@@ -202,6 +248,8 @@ class PostgresInteractionStore:
             InteractionRecord.from_row(row),
             unit_version=row["unit_version"],
             unit_status=AwaitUnitStatus(row["unit_status"]),
+            unit_expected_item_count=row["unit_expected_item_count"],
+            unit_item_interaction_ids=tuple(row["unit_item_interaction_ids"]),
         )
 
     @staticmethod
@@ -213,8 +261,9 @@ class PostgresInteractionStore:
         actor: str,
         idempotency_key: str,
         now_ms: int,
-    ) -> None:
-        """Mark the interaction and its unit COMPLETED, each conditional on its locked version."""
+    ) -> UnitProgress:
+        """Mark the interaction COMPLETED and count its item on the unit, each conditional on
+        its locked version; the unit is COMPLETED with its last expected item."""
         interaction = locked.interaction
         cursor = await conn.execute(
             COMPLETE_INTERACTION,
@@ -233,13 +282,30 @@ class PostgresInteractionStore:
         if await cursor.fetchone() is None:
             raise StaleInteraction(interaction.interaction_id)
         cursor = await conn.execute(
-            COMPLETE_UNIT,
+            COMPLETE_UNIT_ITEM,
             {
+                "item_key": interaction.idempotency_key,
                 "now_ms": now_ms,
                 "tenant_id": interaction.tenant_id,
                 "unit_id": interaction.unit_id,
                 "version": locked.unit_version,
             },
         )
-        if await cursor.fetchone() is None:
+        unit = await cursor.fetchone()
+        if unit is None:
             raise StaleInteraction(interaction.interaction_id)
+        status, completed, expected = unit
+        return UnitProgress(
+            completed=status == AwaitUnitStatus.COMPLETED.value,
+            completed_item_count=completed,
+            expected_item_count=expected,
+        )
+
+    @staticmethod
+    async def item_responses(
+        conn: AsyncConnection[Any], tenant_id: str, item_interaction_ids: tuple[str, ...]
+    ) -> list[Envelope]:
+        """The stored answers of the given items, in item order."""
+        cursor = await conn.execute(ITEM_RESPONSES, (tenant_id, list(item_interaction_ids)))
+        rows = await cursor.fetchall()
+        return [Envelope(type_id, encoding, text) for type_id, encoding, text in rows]

@@ -1,4 +1,5 @@
-"""SQL of the sweeper: expired leases and overdue awaits, in bounded batches."""
+"""SQL of the sweeper: expired leases, overdue awaits and expired interactions, in bounded
+batches."""
 
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ WHERE tenant_id = %s AND execution_id = %s AND status = 'WAITING_EXTERNAL' AND a
 FOR UPDATE
 """
 
+# Interactions past their record TTL (deadline + TTL <= now) become EXPIRED. Only ended ones
+# are taken: a pending interaction is past its deadline too, so the timeout pass ends it first
+# (failing its execution with AWAIT_TIMEOUT) and a later pass expires it. The status list is the
+# predicate of the partial index `interactions_expirable`.
+EXPIRE_INTERACTIONS = """
+WITH due AS (
+    SELECT tenant_id, interaction_id FROM interactions
+    WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'CANCELLED') AND deadline_ms <= %s
+    ORDER BY deadline_ms
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE interactions i SET status = 'EXPIRED', version = i.version + 1, updated_at_ms = %s
+FROM due
+WHERE i.tenant_id = due.tenant_id AND i.interaction_id = due.interaction_id
+"""
+
 
 async def try_lead(conn: AsyncConnection[Any]) -> bool:
     row = await (await conn.execute(TRY_LEAD)).fetchone()
@@ -74,3 +92,12 @@ async def time_out_interaction(
         await cur.execute(WAITING_ON_UNIT, (row["tenant_id"], row["execution_id"], row["unit_id"]))
         waiting = await cur.fetchone()
     return ExecutionRecord.from_row(waiting) if waiting else None
+
+
+async def expire_interactions(
+    conn: AsyncConnection[Any], *, expired_before_ms: int, now_ms: int, limit: int
+) -> int:
+    """Mark up to `limit` ended interactions whose deadline is at or before `expired_before_ms`
+    (now - the record TTL) EXPIRED; return how many."""
+    cursor = await conn.execute(EXPIRE_INTERACTIONS, (expired_before_ms, limit, now_ms))
+    return cursor.rowcount

@@ -50,17 +50,24 @@ ORDER BY tenant_id, execution_id
 FOR UPDATE
 """
 
+# The unit id is derived from execution and step, so the same execution reaching the same
+# await again (after a redrive) re-creates the unit: it starts over with the new interactions as
+# its items, and answers to the earlier ones no longer count.
 INSERT_AWAIT_UNIT = """
 INSERT INTO await_units (
     tenant_id, unit_id, execution_id, step_id, step_index, cardinality, version, status,
-    primary_interaction_id, expected_item_count, completed_item_count, deadline_ms,
-    created_at_ms, updated_at_ms)
+    primary_interaction_id, expected_item_count, completed_item_count, item_interaction_ids,
+    completed_item_keys, deadline_ms, created_at_ms, updated_at_ms)
 VALUES (%(tenant_id)s, %(unit_id)s, %(execution_id)s, %(step_id)s, %(step_index)s,
         %(cardinality)s, 0, 'WAITING_EXTERNAL', %(primary_interaction_id)s,
-        %(expected_item_count)s, 0, %(deadline_ms)s, %(now_ms)s, %(now_ms)s)
+        %(expected_item_count)s, 0, %(item_interaction_ids)s, '{}', %(deadline_ms)s,
+        %(now_ms)s, %(now_ms)s)
 ON CONFLICT (tenant_id, unit_id) DO UPDATE SET
     status = 'WAITING_EXTERNAL', version = await_units.version + 1,
+    cardinality = EXCLUDED.cardinality,
     primary_interaction_id = EXCLUDED.primary_interaction_id,
+    expected_item_count = EXCLUDED.expected_item_count, completed_item_count = 0,
+    item_interaction_ids = EXCLUDED.item_interaction_ids, completed_item_keys = '{}',
     deadline_ms = EXCLUDED.deadline_ms, updated_at_ms = EXCLUDED.updated_at_ms
 """
 
@@ -102,6 +109,8 @@ class NewInteraction:
 
 @dataclass(frozen=True, slots=True)
 class NewAwait:
+    """An await to create; `interactions` in item order (one, for a one-to-one await)."""
+
     unit_id: str
     step_id: str
     step_index: int
@@ -206,31 +215,37 @@ class PostgresWorkStore:
                 "cardinality": new.cardinality,
                 "primary_interaction_id": primary,
                 "expected_item_count": max(1, len(new.interactions)),
+                "item_interaction_ids": [i.interaction_id for i in new.interactions],
                 "deadline_ms": new.deadline_ms,
                 "now_ms": now_ms,
             },
         )
-        for interaction in new.interactions:
-            await conn.execute(
+        # One statement per interaction, sent as one pipelined batch (an itemized await may
+        # have thousands).
+        async with conn.cursor() as cur:
+            await cur.executemany(
                 INSERT_INTERACTION,
-                {
-                    "tenant_id": record.tenant_id,
-                    "interaction_id": interaction.interaction_id,
-                    "unit_id": new.unit_id,
-                    "execution_id": record.execution_id,
-                    "step_id": new.step_id,
-                    "step_index": new.step_index,
-                    "output_type": interaction.output_type,
-                    "correlation_id": interaction.correlation_id,
-                    "idempotency_key": interaction.idempotency_key,
-                    "causation_id": interaction.causation_id,
-                    "item_index": interaction.item_index,
-                    "request_payload": Jsonb(interaction.request_payload),
-                    "assignee": interaction.assignee,
-                    "group": interaction.group,
-                    "transport_type": interaction.transport_type,
-                    "transport_metadata": Jsonb(interaction.transport_metadata),
-                    "deadline_ms": new.deadline_ms,
-                    "now_ms": now_ms,
-                },
+                [
+                    {
+                        "tenant_id": record.tenant_id,
+                        "interaction_id": interaction.interaction_id,
+                        "unit_id": new.unit_id,
+                        "execution_id": record.execution_id,
+                        "step_id": new.step_id,
+                        "step_index": new.step_index,
+                        "output_type": interaction.output_type,
+                        "correlation_id": interaction.correlation_id,
+                        "idempotency_key": interaction.idempotency_key,
+                        "causation_id": interaction.causation_id,
+                        "item_index": interaction.item_index,
+                        "request_payload": Jsonb(interaction.request_payload),
+                        "assignee": interaction.assignee,
+                        "group": interaction.group,
+                        "transport_type": interaction.transport_type,
+                        "transport_metadata": Jsonb(interaction.transport_metadata),
+                        "deadline_ms": new.deadline_ms,
+                        "now_ms": now_ms,
+                    }
+                    for interaction in new.interactions
+                ],
             )
