@@ -1,8 +1,9 @@
 """Postgres LISTEN/NOTIFY, fanned out to waiting RPCs of this replica.
 
-Two channels: `tpf_work` (something became runnable: wakes long-polling ClaimWork calls in
-milliseconds instead of on a poll interval) and `tpf_execution` (payload `tenant/execution`: wakes
-WatchExecution streams, whichever replica committed the change). A lost LISTEN connection is
+Three channels: `tpf_work` (something became runnable: wakes long-polling ClaimWork calls in
+milliseconds instead of on a poll interval), `tpf_execution` (payload `tenant/execution`: wakes
+WatchExecution streams, whichever replica committed the change) and `tpf_terminal` (an execution
+became terminal: wakes long-polling PollTerminalEvents calls). A lost LISTEN connection is
 re-opened with backoff; while it is down, waiters still wake on their own timeouts, so nothing
 depends on a notification arriving.
 """
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 
 WORK_CHANNEL = "tpf_work"
 EXECUTION_CHANNEL = "tpf_execution"
+TERMINAL_CHANNEL = "tpf_terminal"
 
 
 class Notifications:
     def __init__(self, url: str) -> None:
         self._url = url
         self._work = asyncio.Event()
+        self._terminal = asyncio.Event()
         self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -55,6 +58,7 @@ class Notifications:
                 ) as conn:
                     await conn.execute(f"LISTEN {WORK_CHANNEL}")
                     await conn.execute(f"LISTEN {EXECUTION_CHANNEL}")
+                    await conn.execute(f"LISTEN {TERMINAL_CHANNEL}")
                     self._connected.set()
                     pause_s = 0.1
                     # Anything may have happened while we were not listening.
@@ -62,6 +66,8 @@ class Notifications:
                     async for notify in conn.notifies():
                         if notify.channel == WORK_CHANNEL:
                             self._wake_work()
+                        elif notify.channel == TERMINAL_CHANNEL:
+                            self._wake_terminal()
                         else:
                             self._wake_execution(notify.payload)
             except psycopg.OperationalError as error:
@@ -74,12 +80,17 @@ class Notifications:
         self._work.set()
         self._work = asyncio.Event()
 
+    def _wake_terminal(self) -> None:
+        self._terminal.set()
+        self._terminal = asyncio.Event()
+
     def _wake_execution(self, key: str) -> None:
         for event in self._watchers.get(key, ()):
             event.set()
 
     def _wake_all(self) -> None:
         self._wake_work()
+        self._wake_terminal()
         for events in self._watchers.values():
             for event in events:
                 event.set()
@@ -89,6 +100,11 @@ class Notifications:
         event = self._work
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
+
+    def terminal_signal(self) -> asyncio.Event:
+        """Set at the next terminal notification (or reconnect). Take it before reading and
+        wait on it after, so a notification arriving in between is not missed."""
+        return self._terminal
 
     def watch(self, tenant_id: str, execution_id: str) -> ExecutionWatch:
         return ExecutionWatch(self, f"{tenant_id}/{execution_id}")

@@ -18,6 +18,8 @@ from tpf.coordinator.v1 import (
     interaction_service_pb2_grpc,
     release_drift_service_pb2,
     release_drift_service_pb2_grpc,
+    terminal_event_service_pb2,
+    terminal_event_service_pb2_grpc,
     work_service_pb2,
     work_service_pb2_grpc,
 )
@@ -35,15 +37,18 @@ from tpf_coordinator.servicers.dead_letter import DeadLetterServicer
 from tpf_coordinator.servicers.execution import ExecutionServicer
 from tpf_coordinator.servicers.interaction import InteractionServicer
 from tpf_coordinator.servicers.release_drift import ReleaseDriftServicer
+from tpf_coordinator.servicers.terminal_event import TerminalEventServicer
 from tpf_coordinator.servicers.work import WorkServicer
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_coordinator.store.dead_letters_postgres import PostgresDeadLetterStore
+from tpf_coordinator.store.event_feed_postgres import PostgresEventFeedStore
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
 from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
 from tpf_coordinator.store.release_drift_postgres import PostgresPinnedExecutions
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
+from tpf_coordinator.terminal_events import TerminalEventFeed
 from tpf_coordinator.work import WorkCoordinator
 from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseStore
 from tpf_objects import S3Config, object_store_for
@@ -57,6 +62,7 @@ SERVICE_FULL_NAMES = (
     work_service_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
     interaction_service_pb2.DESCRIPTOR.services_by_name["InteractionService"].full_name,
     dead_letter_service_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name,
+    terminal_event_service_pb2.DESCRIPTOR.services_by_name["TerminalEventService"].full_name,
     release_drift_service_pb2.DESCRIPTOR.services_by_name["ReleaseDriftService"].full_name,
 )
 
@@ -148,7 +154,6 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
-        record_ttl_ms=settings.interaction_record_ttl_ms,
     )
     dead_letters = DeadLetters(
         store=PostgresDeadLetterStore(pool),
@@ -164,6 +169,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         registry=DriftRegistry(channel, rpc_timeout_s=settings.registry_timeout_s),
         now_ms=system_now_ms,
     )
+    terminal_events = TerminalEventFeed(
+        store=PostgresEventFeedStore(pool), notifications=notifications, now_ms=system_now_ms
+    )
     sweeper = Sweeper(
         pool=pool,
         leases=leases,
@@ -172,7 +180,6 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         limit=settings.sweep_limit,
         max_lease_expiries=settings.max_lease_expiries,
         forget_request_ids=request_ids.forget_old,
-        interaction_record_ttl_ms=settings.interaction_record_ttl_ms,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -187,6 +194,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         )
         dead_letter_service_pb2_grpc.add_DeadLetterServiceServicer_to_server(
             DeadLetterServicer(dead_letters, request_ids), server
+        )
+        terminal_event_service_pb2_grpc.add_TerminalEventServiceServicer_to_server(
+            TerminalEventServicer(terminal_events), server
         )
         release_drift_service_pb2_grpc.add_ReleaseDriftServiceServicer_to_server(
             ReleaseDriftServicer(release_drift), server

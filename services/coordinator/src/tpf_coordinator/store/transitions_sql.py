@@ -70,6 +70,8 @@ VALUES (%(tenant_id)s, %(execution_id)s, %(execution_version)s, %(pipeline_id)s,
 
 NOTIFY_WORK = "SELECT pg_notify('tpf_work', '')"
 NOTIFY_EXECUTION = "SELECT pg_notify('tpf_execution', %s)"
+# The same plus a wake-up of terminal-event readers, in one round trip.
+NOTIFY_TERMINAL_EXECUTION = "SELECT pg_notify('tpf_execution', %s), pg_notify('tpf_terminal', '')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,8 @@ async def write_transition(
         )
     if after.status.is_runnable:
         await conn.execute(NOTIFY_WORK)
-    await conn.execute(NOTIFY_EXECUTION, (f"{row.tenant_id}/{row.execution_id}",))
+    notify = NOTIFY_TERMINAL_EXECUTION if after.status.is_terminal else NOTIFY_EXECUTION
+    await conn.execute(notify, (f"{row.tenant_id}/{row.execution_id}",))
 
 
 def _with_release(row: RowIdentity, release_version: str) -> RowIdentity:
