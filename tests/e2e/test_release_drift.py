@@ -42,6 +42,7 @@ from tpf.coordinator.v1 import release_drift_service_pb2 as pb
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf.registry.v1 import worker_pb2
 from tpf.registry.v1 import worker_service_pb2 as wspb
+from tpf_cli.output import short_version
 from tpf_rpc.channel import client_channel
 from tpf_worker import Pipeline, StepContext, WorkerIdentity
 from tpf_worker.release import BuiltRelease, build_release, identity_of
@@ -250,8 +251,8 @@ async def test_drift_follows_v1_executions_through_activation_drain_and_completi
         table = await cli(suite, tmp_path)
         assert table.returncode == 0, table.stderr
         [v1_row] = [row for row in table_rows(table.stdout) if row and row[0] == V1_WORKER]
-        assert v1_row[:4] == [V1_WORKER, "HEALTHY", "local", v1_version]
-        assert f"retire {v1_version}: safe: 2 non-terminal executions pinned" in table.stdout
+        assert v1_row[:4] == [V1_WORKER, "HEALTHY", "local", short_version(v1_version)]
+        assert f"retire {short_version(v1_version)}: safe: 2 non-terminal" in table.stdout
         as_json = json.loads((await cli(suite, tmp_path, "--json")).stdout)
         assert as_json["activeReleaseVersion"] == v2_version
         assert as_json["releases"][1]["pinnedExecutions"] == "2"
@@ -274,7 +275,7 @@ async def test_drift_follows_v1_executions_through_activation_drain_and_completi
         assert worker_of(drained, V1_WORKER).worker.state == worker_pb2.WORKER_STATE_DRAINING
         unsafe = await cli(suite, tmp_path, "--release", v1_version)
         assert unsafe.returncode == 1, (unsafe.stdout, unsafe.stderr)
-        assert f"retire {v1_version}: UNSAFE:" in unsafe.stdout
+        assert f"retire {short_version(v1_version)}: UNSAFE:" in unsafe.stdout
 
         # A healthy worker serves v1 again: safe, the executions can finish.
         await register_v1_worker_again(suite, v1)
@@ -298,7 +299,7 @@ async def test_drift_follows_v1_executions_through_activation_drain_and_completi
         assert list(worker_of(finished, V1_WORKER).last_healthy_worker_for) == []
         done = await cli(suite, tmp_path, "--release", v1_version)
         assert done.returncode == 0, (done.stdout, done.stderr)
-        assert f"retire {v1_version}: safe: no non-terminal execution" in done.stdout
+        assert f"retire {short_version(v1_version)}: safe: no non-terminal" in done.stdout
 
 
 async def check_rest_route(

@@ -35,10 +35,10 @@ def _worker_rows(workers: list[pb.DriftWorker]) -> str:
             drift.worker.worker_id,
             output.worker_state(drift.worker),
             drift.worker.protocol,
-            drift.worker.release_version,
+            output.short_version(drift.worker.release_version),
             output.short_version(drift.worker.contract_version),
             _yes_no(drift.serves_active_release),
-            ", ".join(drift.last_healthy_worker_for) or "-",
+            ", ".join(map(output.short_version, drift.last_healthy_worker_for)) or "-",
         ]
         for drift in workers
     ]
@@ -76,7 +76,7 @@ def _release_rows(releases: list[pb.DriftRelease]) -> str:
 def drift_text(response: pb.GetReleaseDriftResponse) -> str:
     active = response.active_release_version or "none"
     verdicts = [
-        f"retire {release.release_version}: {_safety(release.retirement)}: "
+        f"retire {output.short_version(release.release_version)}: {_safety(release.retirement)}: "
         f"{release.retirement.detail}"
         for release in response.releases
     ]
