@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from tests.e2e.conftest import FAST_RETRY, Suite
@@ -22,10 +23,11 @@ from tests.e2e.test_dispatcher_local import (
 )
 from tests.support import pipelines
 from tests.support.coordinator_client import coordinator_client
-from tests.support.registry_client import registry_client
+from tests.support.registry_client import declare_local_host, registry_client
 from tpf.common.v1 import execution_status_pb2 as st
 from tpf.coordinator.v1 import execution_pb2
 from tpf.registry.v1 import worker_service_pb2 as wspb
+from tpf_rpc.errors import error_info_of
 from tpf_worker import Pipeline, WorkerRuntime
 from tpf_worker.release import identity_of
 from tpf_worker.transports.grpc import GrpcWorkerServer
@@ -118,10 +120,37 @@ async def test_worker_with_another_identity_gets_no_command(
         await server.stop(0)
 
 
-async def test_release_without_reachable_worker_fails_with_no_worker_available(
+async def test_submission_nothing_can_run_is_refused_at_once(
     released: Suite, start_service: Any
 ) -> None:
-    # Only CHAIN is hosted; APPROVAL's only worker is `local` in some other process.
+    # Only CHAIN is hosted; APPROVAL's only worker is a `local` record no dispatcher serves.
+    start_service(
+        "tpf_dispatcher",
+        dispatcher_env(released, TPF_LOCAL_PIPELINES="tests.support.pipelines:CHAIN"),
+    )
+    async with coordinator_client(released.coordinator.target) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await submit(client, released, pipelines.APPROVAL)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info_of(refused.value)
+    assert info is not None and info.reason == "NO_WORKER_AVAILABLE"
+    assert (refused.value.details() or "").startswith(
+        "No worker available for active release: No running dispatcher serves local worker "
+    )
+    assert pipelines.APPROVAL.pipeline_id in (refused.value.details() or "")
+
+
+async def test_admitted_execution_whose_worker_is_gone_fails_with_no_worker_available(
+    released: Suite, start_service: Any
+) -> None:
+    # Another dispatcher declared it hosts APPROVAL, then vanished without withdrawing (kill -9):
+    # the submission is admitted, and the running dispatcher (hosting only CHAIN) cannot run it.
+    async with registry_client(released.registry.target) as registry:
+        await declare_local_host(
+            registry,
+            pipeline_id=pipelines.APPROVAL.pipeline_id,
+            contract_version=identity_of(pipelines.APPROVAL).contract_version,
+        )
     start_service(
         "tpf_dispatcher",
         dispatcher_env(released, TPF_LOCAL_PIPELINES="tests.support.pipelines:CHAIN"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,14 @@ import grpc
 import pytest
 
 from tests.e2e.test_registry_releases import TENANT
+from tests.harness.wait import wait_until
 from tests.support.grpc_errors import expect_error
-from tests.support.registry_client import RegistryClient, registry_client
+from tests.support.registry_client import (
+    CONTROL_PLANE_A,
+    WORKER_A,
+    RegistryClient,
+    registry_client,
+)
 from tests.support.release_artifacts import PIPELINE_ID, BuiltRelease, build_release
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf.registry.v1 import worker_pb2
@@ -47,6 +54,131 @@ def registration(built: BuiltRelease, worker_id: str, **overrides: str) -> pb.Re
     return pb.RegisterWorkerRequest(**fields)
 
 
+def host(built: BuiltRelease, **overrides: Any) -> pb.ServeLocalWorkersRequest:
+    """A dispatcher's declaration: it hosts the build of `built`'s contract."""
+    fields: dict[str, Any] = {
+        "host_id": "dispatcher-1",
+        "pipelines": [
+            pb.HostedPipeline(
+                pipeline_id=PIPELINE_ID,
+                contract_version=built.contract_version,
+                artifact_digest=built.digest,
+            )
+        ],
+        "ttl_ms": 60_000,
+    }
+    fields.update(overrides)
+    return pb.ServeLocalWorkersRequest(**fields)
+
+
+async def resolved_ids(
+    client: RegistryClient, built: BuiltRelease, tenant: str = TENANT
+) -> set[str]:
+    answer = await client.workers.ResolveWorkers(
+        pb.ResolveWorkersRequest(
+            tenant_id=tenant, pipeline_id=PIPELINE_ID, release_version=built.release_version
+        )
+    )
+    return {w.worker_id for w in answer.workers}
+
+
+async def test_a_dispatcher_declaration_serves_local_records_of_every_release_of_its_contract(
+    registry: Any, tmp_path: Path
+) -> None:
+    async with registry_client(registry.target) as client:
+        built = await registered(client, tmp_path)
+        # The same jar under another label (our build labels it with its digest; TPF's
+        # create-release, as `built` here, with the contract version).
+        descriptor = json.loads(built.descriptor_path.read_text())
+        descriptor["releaseVersion"] = built.digest
+        relabelled_path = tmp_path / "relabelled.json"
+        relabelled_path.write_text(json.dumps(descriptor))
+        relabelled = await client.releases.RegisterRelease(
+            rpb.RegisterReleaseRequest(
+                tenant_id=TENANT,
+                pipeline_id=PIPELINE_ID,
+                release_descriptor_path=str(relabelled_path),
+            )
+        )
+        assert relabelled.release.release_version != built.contract_version
+        tpf_built = BuiltRelease(built.jar_path, descriptor, relabelled_path, built.contract)
+        await client.workers.RegisterWorker(
+            registration(built, "restaurant-local-worker", release_version=built.digest)
+        )
+        assert await resolved_ids(client, tpf_built) == set()
+
+        # Another build of the same contract (another digest) does not serve it.
+        other = await client.workers.ServeLocalWorkers(
+            host(
+                built,
+                pipelines=[
+                    pb.HostedPipeline(
+                        pipeline_id=PIPELINE_ID,
+                        contract_version=built.contract_version,
+                        artifact_digest="sha256:" + "0" * 64,
+                    )
+                ],
+            )
+        )
+        assert list(other.workers) == []
+        assert await resolved_ids(client, tpf_built) == set()
+
+        served = await client.workers.ServeLocalWorkers(host(built))
+        assert [w.worker_id for w in served.workers] == ["restaurant-local-worker"]
+        assert await resolved_ids(client, tpf_built) == {"restaurant-local-worker"}
+
+        # Scoped to other tenants or releases: not served.
+        await client.workers.ServeLocalWorkers(host(built, tenant_ids=["someone-else"]))
+        assert await resolved_ids(client, tpf_built) == set()
+        await client.workers.ServeLocalWorkers(host(built, release_versions=["sha256:other"]))
+        assert await resolved_ids(client, tpf_built) == set()
+
+        # Withdrawn (the dispatcher stopped): refused at once, not after the TTL.
+        await client.workers.ServeLocalWorkers(host(built))
+        assert await resolved_ids(client, tpf_built) == {"restaurant-local-worker"}
+        await client.workers.ServeLocalWorkers(host(built, withdraw=True))
+        assert await resolved_ids(client, tpf_built) == set()
+
+        # A declaration lapses by itself (a dispatcher killed without a goodbye).
+        await client.workers.ServeLocalWorkers(host(built, ttl_ms=1_000))
+        assert await resolved_ids(client, tpf_built) == {"restaurant-local-worker"}
+        await wait_until(
+            lambda: _none_resolved(client, tpf_built), timeout_s=10, what="declaration lapsed"
+        )
+
+
+async def _none_resolved(client: RegistryClient, built: BuiltRelease) -> bool:
+    return await resolved_ids(client, built) == set()
+
+
+async def test_declarations_are_checked_and_scoped_to_the_callers_tenants(
+    registry: Any, tmp_path: Path
+) -> None:
+    async with registry_client(registry.target) as client:
+        built = await registered(client, tmp_path)
+        for request, field in (
+            (host(built, ttl_ms=0), "ttlMs"),
+            (host(built, host_id=" "), "hostId"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await client.workers.ServeLocalWorkers(request)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert field in (refused.value.details() or "")
+    async with registry_client(registry.target, token=CONTROL_PLANE_A) as control_plane:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await control_plane.workers.ServeLocalWorkers(host(built))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    async with registry_client(registry.target, token=WORKER_A) as worker_a:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await worker_a.workers.ServeLocalWorkers(host(built, tenant_ids=[TENANT]))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # Without tenants, a tenant-scoped token serves its own tenants only.
+        await worker_a.workers.ServeLocalWorkers(host(built, host_id="scoped"))
+    async with registry_client(registry.target) as client:
+        await client.workers.RegisterWorker(registration(built, "restaurant-local-worker"))
+        assert await resolved_ids(client, built) == set()
+
+
 async def test_register_heartbeat_drain_list_resolve_deregister(
     registry: Any, tmp_path: Path
 ) -> None:
@@ -70,6 +202,14 @@ async def test_register_heartbeat_drain_list_resolve_deregister(
         )
         assert beat.worker.last_heartbeat_at_epoch_ms >= remote.worker.last_heartbeat_at_epoch_ms
 
+        resolved = await client.workers.ResolveWorkers(
+            pb.ResolveWorkersRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version=built.release_version
+            )
+        )
+        # A `local` record counts only while a dispatcher declares that it serves it.
+        assert {w.worker_id for w in resolved.workers} == {"grpc-worker"}
+        await client.workers.ServeLocalWorkers(host(built))
         resolved = await client.workers.ResolveWorkers(
             pb.ResolveWorkersRequest(
                 tenant_id=TENANT, pipeline_id=PIPELINE_ID, release_version=built.release_version
