@@ -7,8 +7,8 @@ each call asks the registry afresh (unlike submission admission's short-lived ca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -34,6 +34,19 @@ from tpf_errors import NotFound
 
 # ListWorkers' largest page: one call for any ordinary pipeline.
 _WORKER_PAGE_SIZE = 1000
+# Registry calls in flight at once for one report: a pipeline with hundreds of releases must not
+# flood the registry.
+_MAX_CONCURRENT_REGISTRY_CALLS = 8
+
+T = TypeVar("T")
+
+
+async def _gather_bounded(calls: Iterable[Awaitable[T]], semaphore: asyncio.Semaphore) -> list[T]:
+    async def bounded(call: Awaitable[T]) -> T:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(bounded(call) for call in calls)))
 
 
 class PinnedExecutionCounts(Protocol):
@@ -174,10 +187,14 @@ class ReleaseDriftReports:
             requested_release_version=release_version,
         )
         looked_up = [v for v in versions if active is None or v != active.release_version]
+        in_flight = asyncio.Semaphore(_MAX_CONCURRENT_REGISTRY_CALLS)
         identities, healthy = await asyncio.gather(
-            asyncio.gather(*(registry.release(tenant_id, pipeline_id, v) for v in looked_up)),
-            asyncio.gather(
-                *(registry.healthy_worker_ids(tenant_id, pipeline_id, v) for v in versions)
+            _gather_bounded(
+                (registry.release(tenant_id, pipeline_id, v) for v in looked_up), in_flight
+            ),
+            _gather_bounded(
+                (registry.healthy_worker_ids(tenant_id, pipeline_id, v) for v in versions),
+                in_flight,
             ),
         )
         releases = {
