@@ -6,9 +6,15 @@
 ALTER TABLE await_units ADD COLUMN item_interaction_ids text[] NOT NULL DEFAULT '{}';
 ALTER TABLE await_units ADD COLUMN completed_item_keys text[] NOT NULL DEFAULT '{}';
 
--- Units created before this migration are one-to-one: their primary interaction is the item.
-UPDATE await_units SET item_interaction_ids = ARRAY[primary_interaction_id]
-WHERE primary_interaction_id <> '';
+-- Units created before this migration: their interactions, in item order, are their items.
+UPDATE await_units u SET item_interaction_ids = items.ids
+FROM (
+    SELECT tenant_id, unit_id,
+           array_agg(interaction_id ORDER BY item_index NULLS FIRST, created_at_ms) AS ids
+    FROM interactions
+    GROUP BY tenant_id, unit_id
+) items
+WHERE items.tenant_id = u.tenant_id AND items.unit_id = u.unit_id;
 
 -- Interaction expiry (TPF_WIRE §5.3): a record lives until its deadline + the record TTL, then
 -- the sweeper marks it EXPIRED. Pending interactions are timed out at their deadline first, so
