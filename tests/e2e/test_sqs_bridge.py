@@ -1,6 +1,7 @@
 """The SQS bridge as a process between moto's SQS and real registry + coordinator processes:
 submit and complete over SQS, replies, idempotent redelivery, the bridge DLQ, kill -9, visibility
-extension, graceful SIGTERM and terminal events (issue 7, docs/sqs-bridge.md)."""
+extension, graceful SIGTERM and terminal events, also of executions that ended while no bridge
+ran (issues 7 and 11, docs/sqs-bridge.md)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import pytest
 from aiobotocore.session import get_session
 
 from tests.e2e.conftest import Suite
+from tests.e2e.test_coordinator_executions import submit_request
 from tests.e2e.test_coordinator_interactions import park
 from tests.harness.moto import MotoServer
 from tests.harness.wait import wait_until
 from tests.support.coordinator_client import CoordinatorClient, coordinator_client
-from tests.support.fake_dispatcher import FakeDispatcher, failed
+from tests.support.fake_dispatcher import FakeDispatcher, failed, submit_all
 from tests.support.registry_client import ADMIN
 from tests.support.release_artifacts import PIPELINE_ID
 from tests.support.restaurant import ORDER_TYPE, TRANSITION, order
@@ -430,7 +432,7 @@ async def test_a_completion_message_completes_the_interaction(
     assert await queue_depth(sqs, queues.dead_letters) == 0
 
 
-async def test_terminal_events_are_published_and_resumed_after_a_restart(
+async def test_terminal_events_are_published_across_a_restart(
     suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
 ) -> None:
     env = bridge_env(
@@ -441,6 +443,7 @@ async def test_terminal_events_are_published_and_resumed_after_a_restart(
         TPF_EVENTS_TENANTS=suite.tenant,
     )
     bridge = start_service(BRIDGE, env)
+    await cursor_opened(bridge)
 
     async def submitted(key: str, **order_fields: Any) -> str:
         await send(
@@ -458,7 +461,7 @@ async def test_terminal_events_are_published_and_resumed_after_a_restart(
         [cancel_event] = await take(sqs, queues.events, 1)
 
         # Submitted, then the bridge is stopped (gracefully) and started again: the restarted
-        # bridge finds the execution still QUEUED and watches it.
+        # bridge reads on from its cursor and announces it when it ends.
         resumed = await submitted("resumed")
         assert await asyncio.to_thread(bridge.terminate) == 0, "SIGTERM exits 0"
         bridge.start()
@@ -483,3 +486,108 @@ async def test_terminal_events_are_published_and_resumed_after_a_restart(
     assert by_id[failing]["errorMessage"] == "poisoned order"
     assert by_id[failing]["deadLetterReason"] == "non_retryable"
     assert by_id[failing]["version"] > 0
+
+
+def events_env(suite: Suite, moto: MotoServer, queues: Queues, **overrides: str) -> dict[str, str]:
+    """A bridge publishing terminal events (every tenant of its token unless overridden)."""
+    return bridge_env(suite, moto, queues, TPF_SQS_EVENTS_QUEUE_URL=queues.events, **overrides)
+
+
+async def cursor_opened(bridge: Any) -> None:
+    """Wait until the bridge holds its place in the feed (a new cursor starts at the end)."""
+    await wait_until(
+        lambda: "publishing terminal events from cursor" in bridge.log_text(),
+        what="the bridge's event cursor opened",
+    )
+
+
+async def finish_executions(suite: Suite, count: int, prefix: str) -> set[str]:
+    """Submit `count` executions and run them to SUCCEEDED with a fake dispatcher."""
+    requests = [submit_request(suite, key=f"{prefix}-{n}") for n in range(count)]
+    async with (
+        coordinator_client(suite.coordinator.target) as client,
+        FakeDispatcher([suite.coordinator.target], steps=STEPS, continue_claim=True) as dispatcher,
+    ):
+        submitted = await submit_all(client.executions, requests)
+        await wait_until(
+            lambda: dispatcher.stats.succeeded >= count,
+            timeout_s=120,
+            what=f"{count} executions succeeded",
+        )
+    return {s.execution_id for s in submitted}
+
+
+async def events_covering(
+    sqs: Any, queue_url: str, expected: set[str], bodies: list[Any] | None = None
+) -> list[Any]:
+    """Take terminal events until every expected execution was announced; all bodies taken."""
+    taken = bodies if bodies is not None else []
+    deadline = time.monotonic() + 120
+    while not expected <= {b["executionId"] for b in taken}:
+        seen = len({b["executionId"] for b in taken} & expected)
+        assert time.monotonic() < deadline, f"events for {seen} of {len(expected)} executions"
+        taken += await take(sqs, queue_url, 1, timeout_s=60)
+    return taken
+
+
+async def test_executions_that_end_while_no_bridge_runs_are_announced_when_one_starts(
+    suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
+) -> None:
+    bridge = start_service(BRIDGE, events_env(suite, moto_server, queues))
+    await cursor_opened(bridge)
+    assert await asyncio.to_thread(bridge.terminate) == 0
+
+    finished = await finish_executions(suite, 200, "offline")
+    assert await queue_depth(sqs, queues.events) == 0, "no bridge ran"
+    bridge.start()
+    events = await events_covering(sqs, queues.events, finished)
+
+    assert len(events) == 200, "a graceful stop leaves nothing to announce twice"
+    assert {e["executionId"] for e in events} == finished
+    assert len({e["eventId"] for e in events}) == 200
+    assert all(e["type"] == "execution.terminal" for e in events)
+    assert all(e["status"] == "SUCCEEDED" and e["tenantId"] == suite.tenant for e in events)
+    assert all(e["errorCode"] is None and e["version"] > 0 for e in events)
+
+
+async def test_a_bridge_killed_while_publishing_misses_no_event_after_its_restart(
+    suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
+) -> None:
+    env = events_env(
+        suite, moto_server, queues, TPF_EVENTS_TENANTS=suite.tenant, TPF_EVENTS_BATCH_SIZE="10"
+    )
+    bridge = start_service(BRIDGE, env)
+    await cursor_opened(bridge)
+    assert await asyncio.to_thread(bridge.terminate) == 0
+    finished = await finish_executions(suite, 200, "killed")
+
+    bridge.start()
+    before_kill = await take(sqs, queues.events, 1)
+    # The coordinator is held still so that the bridge dies between pages: some published,
+    # its cursor not (or not fully) advanced.
+    with paused(suite.coordinator.pid):
+        bridge.kill()
+    bridge.start()
+    events = await events_covering(sqs, queues.events, finished, before_kill)
+
+    assert {e["executionId"] for e in events} == finished
+    # At least once: a page published before the kill may come again, with the same eventId.
+    by_execution: dict[str, set[str]] = {}
+    for event in events:
+        by_execution.setdefault(event["executionId"], set()).add(event["eventId"])
+    assert all(len(ids) == 1 for ids in by_execution.values())
+
+
+async def test_two_bridges_at_once_publish_every_event(
+    suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
+) -> None:
+    env = events_env(suite, moto_server, queues, TPF_EVENTS_BATCH_SIZE="25")
+    first, second = start_service(BRIDGE, env), start_service(BRIDGE, env)
+    await cursor_opened(first)
+    await cursor_opened(second)
+
+    finished = await finish_executions(suite, 200, "twice")
+    events = await events_covering(sqs, queues.events, finished)
+
+    assert {e["executionId"] for e in events} == finished
+    assert all(e["status"] == "SUCCEEDED" for e in events)

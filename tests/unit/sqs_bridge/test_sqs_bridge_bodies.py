@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from tpf.common.v1 import execution_status_pb2 as st
-from tpf.common.v1 import pinned_identity_pb2
-from tpf.coordinator.v1 import execution_pb2
+from tpf.coordinator.v1 import terminal_event_pb2
 from tpf_sqs_bridge.bodies import dead_letter, terminal_event
 from tpf_sqs_bridge.refusals import Refusal
 from tpf_sqs_bridge.sqs import ReceivedMessage
 
 
-def execution(**fields: object) -> execution_pb2.Execution:
-    return execution_pb2.Execution(
+def execution(**fields: object) -> terminal_event_pb2.TerminalEvent:
+    """A terminal event as the coordinator's feed hands it out."""
+    return terminal_event_pb2.TerminalEvent(
+        position="1:2",
+        tenant_id="t1",
         execution_id="e-1",
-        identity=pinned_identity_pb2.PinnedIdentity(
-            tenant_id="t1", pipeline_id="p1", release_version="sha256:ab"
-        ),
+        pipeline_id="p1",
+        release_version="sha256:ab",
         version=5,
+        updated_at_epoch_ms=1_766_412_349_999,
         **fields,  # type: ignore[arg-type]  # test values for the proto's keyword fields
     )
 
@@ -34,6 +36,27 @@ def test_a_failed_execution_carries_its_error_and_dead_letter_reason() -> None:
     assert (event["errorCode"], event["errorMessage"]) == ("NonRetryableException", "bad")
     assert event["deadLetterReason"] == "non_retryable"
     assert (event["tenantId"], event["executionId"], event["version"]) == ("t1", "e-1", 5)
+    assert (event["pipelineId"], event["releaseVersion"]) == ("p1", "sha256:ab")
+    assert event["updatedAtEpochMs"] == 1_766_412_349_999
+
+
+def test_the_event_body_keeps_the_shape_consumers_know() -> None:
+    """docs/sqs-bridge.md shows these keys; the feed's position is not one of them."""
+    event = terminal_event(execution(status=st.EXECUTION_STATUS_FAILED, terminal_reason="x"))
+    assert list(event) == [
+        "type",
+        "eventId",
+        "tenantId",
+        "executionId",
+        "pipelineId",
+        "releaseVersion",
+        "status",
+        "version",
+        "updatedAtEpochMs",
+        "errorCode",
+        "errorMessage",
+        "deadLetterReason",
+    ]
 
 
 def test_a_succeeded_execution_has_null_errors_and_no_dead_letter_reason() -> None:

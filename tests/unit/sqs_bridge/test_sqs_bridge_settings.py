@@ -23,7 +23,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load(monkeypatch, **QUEUES)
     assert (settings.sqs_batch_size, settings.sqs_wait_time_s) == (10, 10)
     assert (settings.sqs_visibility_timeout_s, settings.sqs_max_receives) == (30, 5)
-    assert settings.sqs_events_queue_url is None and settings.tenants_to_resume == ()
+    assert settings.sqs_events_queue_url is None and settings.events_tenant_ids == ()
+    assert settings.events_batch_size == 100
     assert settings.token_grants() == [], "health needs no bearer token"
 
 
@@ -69,5 +70,19 @@ def test_secret_references_are_resolved(monkeypatch: pytest.MonkeyPatch) -> None
     )
     assert settings.resolved_coordinator_token() == "s3cret"
     assert settings.resolved_sqs_credentials() == ("AKID", "shh")
-    assert settings.tenants_to_resume == ("a", "b")
+    assert settings.events_tenant_ids == ("a", "b")
     assert "s3cret" not in repr(settings)
+
+
+def test_the_event_cursor_is_named_after_the_events_queue_unless_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = "https://sqs.eu-west-1.amazonaws.com/123/orders-events"
+    derived = load(monkeypatch, **QUEUES, TPF_SQS_EVENTS_QUEUE_URL=events)
+    assert derived.events_cursor_name == f"sqs-bridge:{events}"
+    named = load(monkeypatch, **QUEUES, TPF_SQS_EVENTS_QUEUE_URL=events, TPF_EVENTS_CURSOR="b1")
+    assert named.events_cursor_name == "b1"
+    with pytest.raises(ConfigError, match="TPF_EVENTS_CURSOR"):
+        load(monkeypatch, **QUEUES, TPF_EVENTS_CURSOR="x" * 257)
+    with pytest.raises(ConfigError, match="TPF_EVENTS_BATCH_SIZE"):
+        load(monkeypatch, **QUEUES, TPF_EVENTS_BATCH_SIZE="1001")

@@ -10,8 +10,8 @@ import uuid
 from typing import Final
 
 from tpf.common.v1 import execution_status_pb2
-from tpf.coordinator.v1 import execution_pb2, interaction_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
+from tpf.coordinator.v1 import interaction_pb2, terminal_event_pb2
 from tpf.coordinator.v1 import interaction_service_pb2 as ipb
 from tpf_sqs_bridge.refusals import Refusal
 from tpf_sqs_bridge.sqs import ReceivedMessage
@@ -115,27 +115,26 @@ def dead_letter(
     }
 
 
-def terminal_event(execution: execution_pb2.Execution) -> JsonBody:
+def terminal_event(event: terminal_event_pb2.TerminalEvent) -> JsonBody:
     """An execution's terminal state; `eventId` is the same for every publication of it."""
-    tenant_id = execution.identity.tenant_id
     body: JsonBody = {
         "type": TERMINAL_EVENT_TYPE,
         "eventId": str(
             uuid.uuid5(
                 _EVENT_ID_NAMESPACE,
-                f"{tenant_id}:{execution.execution_id}:{execution.version}",
+                f"{event.tenant_id}:{event.execution_id}:{event.version}",
             )
         ),
-        "tenantId": tenant_id,
-        "executionId": execution.execution_id,
-        "pipelineId": execution.identity.pipeline_id,
-        "releaseVersion": execution.identity.release_version,
-        "status": status_name(execution.status),
-        "version": execution.version,
-        "updatedAtEpochMs": execution.updated_at_epoch_ms,
-        "errorCode": execution.error_code if execution.HasField("error_code") else None,
-        "errorMessage": execution.error_message if execution.HasField("error_message") else None,
+        "tenantId": event.tenant_id,
+        "executionId": event.execution_id,
+        "pipelineId": event.pipeline_id,
+        "releaseVersion": event.release_version,
+        "status": status_name(event.status),
+        "version": event.version,
+        "updatedAtEpochMs": event.updated_at_epoch_ms,
+        "errorCode": event.error_code if event.HasField("error_code") else None,
+        "errorMessage": event.error_message if event.HasField("error_message") else None,
     }
-    if execution.terminal_reason:
-        body["deadLetterReason"] = execution.terminal_reason
+    if event.terminal_reason:
+        body["deadLetterReason"] = event.terminal_reason
     return body

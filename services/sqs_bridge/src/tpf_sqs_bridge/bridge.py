@@ -1,7 +1,8 @@
 """The bridge assembled from settings: SQS client, coordinator channel, consumers, events.
 
-`start` launches one receive loop per configured input queue; `drain` waits for them to finish
-the batch in hand once the stop event is set (graceful SIGTERM), then closes everything.
+`start` launches one receive loop per configured input queue, and the terminal-event publisher
+when an events queue is set; `drain` waits for them to finish the batch in hand once the stop
+event is set (graceful SIGTERM), then closes everything.
 """
 
 from __future__ import annotations
@@ -9,21 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from typing import Any
 
-import grpc
 from botocore.exceptions import NoRegionError
 
-from tpf.coordinator.v1 import execution_service_pb2_grpc, interaction_service_pb2_grpc
+from tpf.coordinator.v1 import (
+    execution_service_pb2_grpc,
+    interaction_service_pb2_grpc,
+    terminal_event_service_pb2_grpc,
+)
 from tpf_config import ConfigError, env_var_name
 from tpf_rpc.channel import client_channel
 from tpf_sqs_bridge.consumer import ConsumerPolicy, Destinations, QueueConsumer
 from tpf_sqs_bridge.operations import CompleteOperation, SubmitOperation
 from tpf_sqs_bridge.settings import BridgeSettings
 from tpf_sqs_bridge.sqs import SqsEndpoint, SqsQueues, sqs_client
-from tpf_sqs_bridge.terminal_events import TerminalEvents
+from tpf_sqs_bridge.terminal_events import TerminalEventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class Bridge:
         self._settings = settings
         self._resources = contextlib.AsyncExitStack()
         self._consumers: list[QueueConsumer] = []
-        self._events: TerminalEvents | None = None
+        self._events: TerminalEventPublisher | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -62,11 +65,14 @@ class Bridge:
         queues = SqsQueues(client)
         executions = execution_service_pb2_grpc.ExecutionServiceStub(channel)
         if settings.sqs_events_queue_url is not None:
-            self._events = TerminalEvents(
-                stub=executions,
+            self._events = TerminalEventPublisher(
+                stub=terminal_event_service_pb2_grpc.TerminalEventServiceStub(channel),
                 queues=queues,
                 events_queue_url=settings.sqs_events_queue_url,
-                now_ms=_now_ms,
+                cursor_name=settings.events_cursor_name,
+                tenant_ids=settings.events_tenant_ids,
+                batch_size=settings.events_batch_size,
+                call_timeout_s=settings.coordinator_call_timeout_s,
             )
         self._consumers = self._build_consumers(queues, channel, executions)
 
@@ -91,11 +97,7 @@ class Bridge:
         )
         consumers: list[QueueConsumer] = []
         if settings.sqs_submit_queue_url is not None:
-            submit = SubmitOperation(
-                executions,
-                timeout_s=settings.coordinator_call_timeout_s,
-                on_submitted=self._events.watch if self._events is not None else None,
-            )
+            submit = SubmitOperation(executions, timeout_s=settings.coordinator_call_timeout_s)
             consumers.append(
                 QueueConsumer(
                     queue_url=settings.sqs_submit_queue_url,
@@ -124,41 +126,22 @@ class Bridge:
         return consumers
 
     def start(self, stop: asyncio.Event) -> None:
-        """Start the receive loops (and the resume of terminal-event watches)."""
+        """Start the receive loops (and the terminal-event publisher)."""
         self._tasks = [
             asyncio.create_task(consumer.run(stop), name=f"consumer-{index}")
             for index, consumer in enumerate(self._consumers)
         ]
-        if self._events is not None and self._settings.tenants_to_resume:
-            self._tasks.append(asyncio.create_task(self._resume_watches(), name="resume"))
+        if self._events is not None:
+            self._tasks.append(asyncio.create_task(self._events.run(stop), name="terminal-events"))
         for task in self._tasks:
             # A loop that dies is a bug: stop the process so that it is restarted and noticed,
             # rather than staying "healthy" while nothing is consumed.
             task.add_done_callback(lambda done: _stop_if_crashed(done, stop))
 
-    async def _resume_watches(self) -> None:
-        assert self._events is not None
-        # The coordinator may still be starting (or restarting) when the bridge starts; the
-        # channel's retry policy covers a blip, this covers a longer wait.
-        pause_s = 0.5
-        while True:
-            try:
-                await self._events.resume(
-                    self._settings.tenants_to_resume,
-                    window_s=self._settings.events_resume_window_s,
-                )
-                return
-            except grpc.aio.AioRpcError as error:
-                log.warning("resuming terminal-event watches failed (%s); retrying", error.code())
-            await asyncio.sleep(pause_s * (0.5 + random.random()))
-            pause_s = min(pause_s * 2, 10.0)
-
     async def drain(self) -> None:
-        """After stop: let the loops finish their batches, end the watches, close clients."""
+        """After stop: let the loops finish their batches, close clients."""
         try:
             results = await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._events is not None:
-                await self._events.stop()
         finally:
             await self._resources.aclose()
         for result in results:

@@ -105,6 +105,8 @@ class QueueConsumer:
             stopped.cancel()
             if not receive.done():
                 receive.cancel()
+                # Until the cancellation is processed the task is neither cancelled nor done.
+                await asyncio.wait({receive})
         if receive.cancelled():
             return []
         try:

@@ -6,7 +6,6 @@ does everything around it (visibility, replies, dead letters, deletion), the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from tpf.coordinator.v1 import execution_service_pb2 as epb
@@ -21,9 +20,6 @@ from tpf_sqs_bridge.bodies import (
 )
 from tpf_sqs_bridge.messages import ParsedMessage, parse_completion, parse_submit
 from tpf_sqs_bridge.sqs import ReceivedMessage
-
-# Called with (tenant_id, execution_id) for every execution a submit message created or found.
-OnSubmitted = Callable[[str, str], None]
 
 
 class Operation(Protocol):
@@ -44,11 +40,9 @@ class SubmitOperation:
         stub: execution_service_pb2_grpc.ExecutionServiceAsyncStub,
         *,
         timeout_s: float,
-        on_submitted: OnSubmitted | None = None,
     ) -> None:
         self._stub = stub
         self._timeout_s = timeout_s
-        self._on_submitted = on_submitted
 
     @property
     def name(self) -> str:
@@ -62,9 +56,6 @@ class SubmitOperation:
         response: epb.SubmitExecutionResponse = await self._stub.SubmitExecution(
             request, timeout=self._timeout_s
         )
-        if self._on_submitted is not None:
-            # Also for duplicates: the first delivery may have died before it started watching.
-            self._on_submitted(parsed.tenant_id, response.execution_id)
         return submitted_reply(
             response,
             tenant_id=parsed.tenant_id,

@@ -27,7 +27,7 @@ class BridgeSettings(CommonSettings):
     sqs_completion_queue_url: str | None = None
     # Where replies go when a message names no `replyQueueUrl`; unset means no reply then.
     sqs_response_queue_url: str | None = None
-    # Where terminal events of executions submitted through the bridge go; unset: none.
+    # Where terminal events (SUCCEEDED, FAILED, CANCELLED) of the events tenants go; unset: none.
     sqs_events_queue_url: str | None = None
     sqs_dead_letter_queue_url: str | None = None
     # A message failing transiently on this many receives goes to the dead-letter queue.
@@ -49,10 +49,14 @@ class BridgeSettings(CommonSettings):
     sqs_visibility_timeout_s: int = Field(default=30, ge=1, le=43_200)
     sqs_visibility_heartbeat_s: float = Field(default=10.0, gt=0)
 
-    # Terminal events: on start, executions of these tenants (comma-separated) that are not
-    # terminal and were created within the window are watched again.
+    # Terminal events: the tenants (comma-separated) whose executions are announced; empty
+    # means every tenant the coordinator token may see.
     events_tenants: str = ""
-    events_resume_window_s: int = Field(default=86_400, ge=0)
+    # Name of the durable cursor the coordinator keeps for this bridge's place in the feed;
+    # bridges with the same name and tenants share it. Unset: derived from the events queue URL.
+    events_cursor: str | None = Field(default=None, max_length=256)
+    # Terminal events read (and then published) per page.
+    events_batch_size: int = Field(default=100, ge=1, le=1000)
 
     @field_validator(
         "sqs_submit_queue_url",
@@ -65,6 +69,7 @@ class BridgeSettings(CommonSettings):
         "coordinator_token",
         "sqs_access_key_id",
         "sqs_secret_access_key",
+        "events_cursor",
     )
     @classmethod
     def _blank_means_unset(cls, value: str | None) -> str | None:
@@ -98,8 +103,16 @@ class BridgeSettings(CommonSettings):
         return self
 
     @property
-    def tenants_to_resume(self) -> tuple[str, ...]:
+    def events_tenant_ids(self) -> tuple[str, ...]:
+        """The events tenants; empty means every tenant in the coordinator token's scope."""
         return tuple(t.strip() for t in self.events_tenants.split(",") if t.strip())
+
+    @property
+    def events_cursor_name(self) -> str:
+        """The cursor's name: `TPF_EVENTS_CURSOR`, else one per events queue."""
+        if self.events_cursor is not None:
+            return self.events_cursor
+        return f"sqs-bridge:{self.sqs_events_queue_url or ''}"[:256]
 
     def resolved_coordinator_token(self) -> str | None:
         """The coordinator token with `env:`/`file:` resolved; reads files, so not on the loop."""

@@ -8,7 +8,7 @@ message attributes are used, as in TPF's SQS protocols (TPF_WIRE §9.6).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -122,12 +122,36 @@ class SqsQueues:
     async def send_json(self, queue_url: str, body: Mapping[str, object]) -> None:
         """Send one JSON body; raises UnusableQueue if the queue URL itself is the problem."""
         try:
-            await self._client.send_message(
-                QueueUrl=queue_url,
-                MessageBody=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            )
+            await self._client.send_message(QueueUrl=queue_url, MessageBody=_json_text(body))
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _UNUSABLE_QUEUE_CODES:
-                raise UnusableQueue(f"{queue_url}: {code}") from error
-            raise
+            unusable = _unusable_queue(error, queue_url)
+            if unusable is None:
+                raise
+            raise unusable from error
+
+    async def send_json_batch(
+        self, queue_url: str, bodies: Sequence[Mapping[str, object]]
+    ) -> list[int]:
+        """Send up to 10 JSON bodies in one call, in order; the indexes of those SQS did not
+        accept (send them again). Raises UnusableQueue if the queue URL itself is the problem."""
+        entries = [
+            {"Id": str(index), "MessageBody": _json_text(body)} for index, body in enumerate(bodies)
+        ]
+        try:
+            response = await self._client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except ClientError as error:
+            unusable = _unusable_queue(error, queue_url)
+            if unusable is None:
+                raise
+            raise unusable from error
+        return sorted(int(failed["Id"]) for failed in response.get("Failed", []))
+
+
+def _json_text(body: Mapping[str, object]) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _unusable_queue(error: ClientError, queue_url: str) -> UnusableQueue | None:
+    """UnusableQueue when the error names the queue URL itself as the problem."""
+    code = error.response.get("Error", {}).get("Code", "")
+    return UnusableQueue(f"{queue_url}: {code}") if code in _UNUSABLE_QUEUE_CODES else None

@@ -1,11 +1,13 @@
-"""Terminal events: watch executions and announce their terminal state on the events queue.
+"""Terminal events: the coordinator's terminal-event feed, published on the events queue.
 
-Every execution a submit message created (or found) is watched with `WatchExecution`; its first
-terminal state (SUCCEEDED, FAILED, DLQ, CANCELLED) is published once. On start, non-terminal
-executions of the configured tenants created within a window are watched again. The gap, by
-design: an execution that became terminal while no bridge was watching it is never announced,
-and one whose state was reached just before a crash may be announced again after a restart
-(`eventId` is stable, so consumers can drop repeats).
+The bridge reads the feed (`TerminalEventService.PollTerminalEvents`) after a durable cursor the
+coordinator keeps in Postgres (`OpenEventCursor`, `AdvanceEventCursor`), sends each page to the
+events queue in feed order, and advances the cursor only once SQS has accepted every event of
+the page. So an execution that ended while no bridge ran is announced when one starts, and no
+stream is held per execution. A crash between sending and advancing sends those events again
+(with the same `eventId`): delivery is at least once. Bridges sharing a cursor (same cursor name
+and tenants) each publish what they read, so an event may be published once per bridge; none is
+lost, because the cursor only moves forward and only past what some bridge had published.
 """
 
 from __future__ import annotations
@@ -14,165 +16,194 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 import grpc
 
-from tpf.common.v1 import execution_status_pb2 as st
-from tpf.coordinator.v1 import execution_pb2, execution_service_pb2_grpc
-from tpf.coordinator.v1 import execution_service_pb2 as epb
+from tpf.coordinator.v1 import terminal_event_pb2, terminal_event_service_pb2_grpc
+from tpf.coordinator.v1 import terminal_event_service_pb2 as tpb
 from tpf_sqs_bridge.bodies import terminal_event
 from tpf_sqs_bridge.refusals import refusal_of_rpc_error
 from tpf_sqs_bridge.sqs import SqsQueues
-from tpf_telemetry import log_context
 
 log = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = frozenset(
-    {
-        st.EXECUTION_STATUS_SUCCEEDED,
-        st.EXECUTION_STATUS_FAILED,
-        st.EXECUTION_STATUS_DLQ,
-        st.EXECUTION_STATUS_CANCELLED,
-    }
-)
-NON_TERMINAL_STATUSES = (
-    st.EXECUTION_STATUS_QUEUED,
-    st.EXECUTION_STATUS_RUNNING,
-    st.EXECUTION_STATUS_WAITING_EXTERNAL,
-    st.EXECUTION_STATUS_WAIT_RETRY,
-)
-_RESUME_PAGE_SIZE = 500
+T = TypeVar("T")
+
+# A long poll of the feed; the call's deadline adds the usual call timeout on top.
+POLL_WAIT_S = 10
+# SendMessageBatch takes at most 10 entries.
+_SQS_BATCH = 10
 _FIRST_PAUSE_S = 0.2
 _MAX_PAUSE_S = 5.0
 
 
 class _Backoff:
-    """Jittered exponential pauses for one long-lived subscription.
+    """Jittered exponential pauses between attempts of one step of the feed loop.
 
-    A watch is not a single call that a gRPC retry policy could repeat: it must be opened again
-    from the last version seen, for as long as the bridge runs; hence a loop of its own.
+    A gRPC retry policy repeats one call a few times; the feed must outlast a coordinator or
+    SQS outage of any length without losing its place, hence a loop of its own.
     """
 
     def __init__(self) -> None:
         self._pause_s = _FIRST_PAUSE_S
 
-    def reset(self) -> None:
-        self._pause_s = _FIRST_PAUSE_S
-
-    async def pause(self) -> None:
-        await asyncio.sleep(self._pause_s * (0.5 + random.random()))
+    async def pause(self, stop: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self._pause_s * (0.5 + random.random()))
         self._pause_s = min(self._pause_s * 2, _MAX_PAUSE_S)
 
 
-class TerminalEvents:
+class TerminalEventPublisher:
     def __init__(
         self,
         *,
-        stub: execution_service_pb2_grpc.ExecutionServiceAsyncStub,
+        stub: terminal_event_service_pb2_grpc.TerminalEventServiceAsyncStub,
         queues: SqsQueues,
         events_queue_url: str,
-        now_ms: Callable[[], int],
+        cursor_name: str,
+        tenant_ids: tuple[str, ...],
+        batch_size: int,
+        call_timeout_s: float,
     ) -> None:
         self._stub = stub
         self._queues = queues
         self._events_queue_url = events_queue_url
-        self._now_ms = now_ms
-        self._watches: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._cursor_name = cursor_name
+        self._tenant_ids = tenant_ids
+        self._batch_size = batch_size
+        self._call_timeout_s = call_timeout_s
 
-    @property
-    def watching(self) -> int:
-        return len(self._watches)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish the feed from the cursor until `stop` is set.
 
-    def watch(self, tenant_id: str, execution_id: str) -> None:
-        """Start watching unless already watching; returns at once."""
-        key = (tenant_id, execution_id)
-        if key in self._watches:
+        A poll in progress is abandoned at once; a page being published is finished (and the
+        cursor advanced) unless SQS or the coordinator fails meanwhile.
+        """
+        opened = await self._retried(stop, "opening the event cursor", self._open_cursor)
+        if opened is None:
             return
-        task = asyncio.create_task(
-            self._watch_until_terminal(tenant_id, execution_id),
-            name=f"watch-{execution_id}",
+        position = opened.cursor.position
+        log.info(
+            "publishing terminal events from cursor %s",
+            self._cursor_name,
+            extra={"position": position, "cursor_created": opened.created},
         )
-        self._watches[key] = task
-        task.add_done_callback(lambda _: self._watches.pop(key, None))
-
-    async def resume(self, tenants: tuple[str, ...], *, window_s: int) -> int:
-        """Watch the non-terminal executions created within the window; how many were found."""
-        found = 0
-        for tenant_id in tenants:
-            request = epb.ListExecutionsRequest(
-                tenant_id=tenant_id,
-                page_size=_RESUME_PAGE_SIZE,
-                statuses=NON_TERMINAL_STATUSES,
+        while not stop.is_set():
+            page = await _unless_stopped(
+                self._retried(stop, "polling terminal events", partial(self._poll, position)),
+                stop,
             )
-            request.created_after.FromMilliseconds(self._now_ms() - window_s * 1000)
-            while True:
-                page = await self._stub.ListExecutions(request)
-                for execution in page.executions:
-                    self.watch(tenant_id, execution.execution_id)
-                found += len(page.executions)
-                if not page.next_page_token:
-                    break
-                request.page_token = page.next_page_token
-        log.info("watching %d executions again after start", found)
-        return found
-
-    async def stop(self) -> None:
-        """Cancel every watch; they resume on the next start (within the resume window)."""
-        watches = list(self._watches.values())
-        for task in watches:
-            task.cancel()
-        for task in watches:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _watch_until_terminal(self, tenant_id: str, execution_id: str) -> None:
-        with log_context(tenant=tenant_id, execution_id=execution_id):
-            terminal = await self._terminal_state(tenant_id, execution_id)
-            if terminal is None:
+            if page is None:
                 return
-            await self._publish(terminal)
+            if page.events and not await self._publish(page.events, stop):
+                return
+            if page.next_position == position:
+                continue
+            advanced = await self._retried(
+                stop, "advancing the event cursor", partial(self._advance, page.next_position)
+            )
+            if advanced is None:
+                return
+            # Ahead of us when another bridge sharing the cursor got further: what lies between
+            # was published by it, so go on from there.
+            position = advanced.cursor.position
 
-    async def _terminal_state(
-        self, tenant_id: str, execution_id: str
-    ) -> execution_pb2.Execution | None:
-        """The first terminal state the watch sees; None if the execution does not exist."""
+    async def _open_cursor(self) -> tpb.OpenEventCursorResponse:
+        request = tpb.OpenEventCursorRequest(
+            consumer_id=self._cursor_name, tenant_ids=self._tenant_ids
+        )
+        response: tpb.OpenEventCursorResponse = await self._stub.OpenEventCursor(
+            request, timeout=self._call_timeout_s
+        )
+        return response
+
+    async def _poll(self, position: str) -> tpb.PollTerminalEventsResponse:
+        request = tpb.PollTerminalEventsRequest(
+            tenant_ids=self._tenant_ids, after_position=position, max_events=self._batch_size
+        )
+        request.wait.FromSeconds(POLL_WAIT_S)
+        response: tpb.PollTerminalEventsResponse = await self._stub.PollTerminalEvents(
+            request, timeout=POLL_WAIT_S + self._call_timeout_s
+        )
+        return response
+
+    async def _advance(self, position: str) -> tpb.AdvanceEventCursorResponse:
+        request = tpb.AdvanceEventCursorRequest(
+            consumer_id=self._cursor_name, tenant_ids=self._tenant_ids, position=position
+        )
+        response: tpb.AdvanceEventCursorResponse = await self._stub.AdvanceEventCursor(
+            request, timeout=self._call_timeout_s
+        )
+        return response
+
+    async def _retried(
+        self, stop: asyncio.Event, what: str, call: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """The call's response, trying again after failures; None once `stop` is set."""
         backoff = _Backoff()
-        last_version: int | None = None
         while True:
-            request = epb.WatchExecutionRequest(tenant_id=tenant_id, execution_id=execution_id)
-            if last_version is not None:
-                request.after_version = last_version
             try:
-                async for response in self._stub.WatchExecution(request):
-                    backoff.reset()
-                    last_version = response.execution.version
-                    if response.execution.status in TERMINAL_STATUSES:
-                        return response.execution
+                return await call()
             except grpc.aio.AioRpcError as error:
                 refusal = refusal_of_rpc_error(error)
-                if refusal.is_permanent:
-                    # Gone, or not ours to see: no retry will show its end.
-                    log.warning(
-                        "not watching %s: %s %s", execution_id, refusal.reason, refusal.message
-                    )
-                    return None
-                log.info("watch of %s ended (%s); watching again", execution_id, error.code())
-            await backoff.pause()
+                # Permanent refusals are configuration mistakes (the token's tenants, a cursor
+                # name too long): said loudly, and tried again so that fixing them is enough.
+                log.log(
+                    logging.ERROR if refusal.is_permanent else logging.WARNING,
+                    "%s failed (%s %s): %s; trying again",
+                    what,
+                    refusal.code,
+                    refusal.reason,
+                    refusal.message,
+                )
+            if stop.is_set():
+                return None
+            await backoff.pause(stop)
+            if stop.is_set():
+                return None
 
-    async def _publish(self, execution: execution_pb2.Execution) -> None:
-        body = terminal_event(execution)
-        backoff = _Backoff()
-        while True:
-            try:
-                await self._queues.send_json(self._events_queue_url, body)
-            except Exception:
-                # botocore already retried; keep the event until SQS takes it or we stop.
-                log.exception("publishing the terminal event of %s failed", execution.execution_id)
-                await backoff.pause()
-                continue
-            log.info(
-                "terminal event published",
-                extra={"status": body["status"], "version": execution.version},
-            )
-            return
+    async def _publish(
+        self, events: Sequence[terminal_event_pb2.TerminalEvent], stop: asyncio.Event
+    ) -> bool:
+        """Send every event, in order, until SQS accepted all; False if stopped before."""
+        for start in range(0, len(events), _SQS_BATCH):
+            pending = [terminal_event(event) for event in events[start : start + _SQS_BATCH]]
+            backoff = _Backoff()
+            while pending:
+                try:
+                    refused = await self._queues.send_json_batch(self._events_queue_url, pending)
+                except Exception:
+                    # botocore already retried; keep the events until SQS takes them or we stop.
+                    log.exception("publishing %d terminal events failed", len(pending))
+                    refused = list(range(len(pending)))
+                if refused and len(refused) < len(pending):
+                    log.warning("SQS refused %d of %d terminal events", len(refused), len(pending))
+                pending = [pending[index] for index in refused]
+                if pending:
+                    if stop.is_set():
+                        return False
+                    await backoff.pause(stop)
+        log.info(
+            "published %d terminal events",
+            len(events),
+            extra={"position": events[-1].position},
+        )
+        return True
+
+
+async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """The awaitable's result, or None if `stop` is set first (the awaitable is cancelled)."""
+    task = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
