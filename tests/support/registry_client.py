@@ -76,13 +76,16 @@ async def declare_local_host(
 ) -> None:
     """Declare, for an hour, a dispatcher hosting `pipeline_id`'s contract in every tenant.
 
+    One host per contract: a host's declaration replaces its previous one, so declaring a second
+    contract under the same host id would withdraw the first.
+
     Admission counts a `local` worker record only while a dispatcher declares that it serves it
     (ServeLocalWorkers). Tests that drive the coordinator with the in-process fake dispatcher run
     no real one, so they declare the fake as the host.
     """
     await client.workers.ServeLocalWorkers(
         wpb.ServeLocalWorkersRequest(
-            host_id=f"{FAKE_DISPATCHER_HOST}:{pipeline_id}",
+            host_id=f"{FAKE_DISPATCHER_HOST}:{pipeline_id}:{contract_version}",
             pipelines=[
                 wpb.HostedPipeline(pipeline_id=pipeline_id, contract_version=contract_version)
             ],

@@ -154,6 +154,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
+        record_ttl_ms=settings.interaction_record_ttl_ms,
     )
     dead_letters = DeadLetters(
         store=PostgresDeadLetterStore(pool),
@@ -180,6 +181,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         limit=settings.sweep_limit,
         max_lease_expiries=settings.max_lease_expiries,
         forget_request_ids=request_ids.forget_old,
+        interaction_record_ttl_ms=settings.interaction_record_ttl_ms,
     )
 
     def register(server: grpc.aio.Server) -> None:
