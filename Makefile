@@ -48,8 +48,15 @@ $(GEN)/.generated: $(VENV)/.synced $(PROTO_FILES)
 	find $(GEN) -mindepth 1 -type d ! -name __pycache__ -exec touch {}/__init__.py \;
 	touch $@
 
-system-deps: ## install Debian packages the tests need (redis-server) when missing
-	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+# Debian package for each command the tests run; installed when the command is missing, or fail.
+SYSTEM_DEPS := redis-server:redis-server node:nodejs npm:npm kubectl:kubectl
+
+system-deps: ## install Debian packages the tests need (redis-server, node, npm, kubectl) when missing
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 setup: $(GEN)/.generated ## create .venv from uv.lock and generate code from proto/
 
@@ -73,7 +80,7 @@ breaking: setup ## buf breaking (FILE) against the protos on main
 	scripts/buf-breaking.sh
 
 test: setup system-deps lint breaking ## lint, breaking check and the whole test suite
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	TPF_FAIL_ON_SKIP=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 test-fast: setup ## tests only, no lint
 	$(BIN)/python -m pytest -q -x

@@ -31,3 +31,22 @@ MIGRATION_COMPONENTS: list[tuple[str, str]] = [
 def migration_components() -> list[tuple[str, str]]:
     """The schemas `database` provides; a fixture so that a suite's conftest can narrow it."""
     return MIGRATION_COMPONENTS
+
+
+# `make test` (CI) sets TPF_FAIL_ON_SKIP=1: a test that needs a tool gets it from make test's own
+# install steps, so a skipped test there means a missing install step, not an optional test.
+FAIL_ON_SKIP_ENV = "TPF_FAIL_ON_SKIP"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get(FAIL_ON_SKIP_ENV) != "1" or exitstatus != pytest.ExitCode.OK:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    if skipped:
+        reporter.write("\n")
+        for report in skipped:
+            reporter.write_line(f"SKIPPED under {FAIL_ON_SKIP_ENV}=1: {report.nodeid}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
