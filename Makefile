@@ -22,7 +22,7 @@ export UV_SYSTEM_CERTS := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup proto lint format breaking test test-fast dev clean system-deps
+.PHONY: help setup proto lint format breaking api-baseline test test-fast dev clean system-deps
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,8 +76,11 @@ format: setup ## apply buf format and ruff format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-breaking: setup ## buf breaking (FILE) against the protos on main
+breaking: setup ## buf breaking (FILE) against api/baseline.binpb and before the last proto change
 	scripts/buf-breaking.sh
+
+api-baseline: setup ## replace api/baseline.binpb with proto/ as it is (commit both, saying why)
+	scripts/api-baseline.sh
 
 test: setup system-deps lint breaking ## lint, breaking check and the whole test suite
 	TPF_FAIL_ON_SKIP=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
