@@ -100,6 +100,20 @@ def test_trace_id_of_the_active_span_is_added(stream: io.StringIO) -> None:
         logging.getLogger(LOGGER).info("in span")
     (line,) = _lines(stream)
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span_id"] == format(span.get_span_context().span_id, "016x")
+
+
+def test_the_active_span_wins_over_a_log_context_trace_id(stream: io.StringIO) -> None:
+    # A step span continuing an execution's trace inside a batch call logs its own trace.
+    configure_logging(service="s", level="INFO", fmt="text", stream=stream)
+    tracer = TracerProvider().get_tracer("test")
+    with (
+        log_context(trace_id="0" * 31 + "1"),
+        tracer.start_as_current_span("step") as span,
+    ):
+        logging.getLogger(LOGGER).info("in step")
+    context = span.get_span_context()
+    assert f"trace_id={context.trace_id:032x} span_id={context.span_id:016x}" in stream.getvalue()
 
 
 def test_non_json_extra_values_do_not_lose_the_line(stream: io.StringIO) -> None:

@@ -3,11 +3,16 @@
 from tpf_telemetry._context import LogFieldValue, current_log_fields, log_context
 from tpf_telemetry._formatters import JsonLinesFormatter, TextFormatter
 from tpf_telemetry._logging import LOG_FORMATS, configure_logging
+from tpf_telemetry._propagation import continue_trace, current_traceparent, traceparent_context
 from tpf_telemetry._tracing import (
     TRACES_EXPORTERS,
+    TracingOptions,
+    active_span_id,
     active_trace_id,
     configure_tracing,
     current_trace_id,
+    parse_exporters,
+    tracing_options,
 )
 
 __all__ = [
@@ -16,10 +21,17 @@ __all__ = [
     "JsonLinesFormatter",
     "LogFieldValue",
     "TextFormatter",
+    "TracingOptions",
+    "active_span_id",
     "active_trace_id",
     "configure_logging",
     "configure_tracing",
+    "continue_trace",
     "current_log_fields",
     "current_trace_id",
+    "current_traceparent",
     "log_context",
+    "parse_exporters",
+    "traceparent_context",
+    "tracing_options",
 ]

@@ -6,24 +6,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tpf_telemetry._context import current_log_fields
-from tpf_telemetry._tracing import active_trace_id
+from tpf_telemetry._tracing import active_span_id, active_trace_id
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def _context_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """log_context fields, overridden by `extra=`, plus the active trace id if none was given."""
+    """log_context fields, then the active span's trace_id and span_id, then `extra=`.
+
+    The active span wins over log_context: a span that continues an execution's own trace
+    inside a batch call (a claim, a completion) must log that trace, not the call's.
+    """
     fields: dict[str, Any] = dict(current_log_fields())
+    trace_id = active_trace_id()
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
+        fields["span_id"] = active_span_id()
     fields.update(
         (name, value)
         for name, value in vars(record).items()
         if name not in _RECORD_ATTRIBUTES and not name.startswith("_")
     )
-    if "trace_id" not in fields:
-        trace_id = active_trace_id()
-        if trace_id is not None:
-            fields["trace_id"] = trace_id
     return fields
 
 

@@ -1,28 +1,157 @@
-"""OpenTelemetry setup and trace-id lookup."""
+"""OpenTelemetry setup from the standard OTEL_* variables, and trace-id lookup.
 
+The SDK's own auto-configuration (entry points, `opentelemetry-instrument`) is not used: each
+service builds its provider here, so a misspelt variable stops it at startup with a clear
+message instead of a warning and a silent fallback.
+"""
+
+import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 
-TRACES_EXPORTERS = ("none", "console")
+TRACES_EXPORTERS = ("none", "console", "otlp")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+# The spec's default transport; the exporters read OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT
+# themselves (http://localhost:4318 for HTTP, localhost:4317 for gRPC when unset).
+DEFAULT_OTLP_PROTOCOL = "http/protobuf"
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+DEFAULT_SAMPLER = "parentbased_always_on"
 
 
-def configure_tracing(*, service: str, exporter: str) -> TracerProvider:
-    """Build a tracer provider for `service` exporting to `exporter` ("none" or "console").
+@dataclass(frozen=True, slots=True)
+class TracingOptions:
+    """Where spans go and which are kept, as the OTEL_* variables say."""
+
+    exporters: tuple[str, ...]
+    otlp_protocol: str
+    sampler: Sampler
+
+
+def parse_exporters(value: str) -> tuple[str, ...]:
+    """`OTEL_TRACES_EXPORTER`'s comma-separated list; raises ValueError for an unknown name."""
+    names = tuple(name.strip().lower() for name in value.split(",") if name.strip())
+    for name in names:
+        if name not in TRACES_EXPORTERS:
+            raise ValueError(f"unknown traces exporter {name!r}; use one of {TRACES_EXPORTERS}")
+    return tuple(name for name in names if name != "none") or ("none",)
+
+
+def tracing_options(
+    environ: Mapping[str, str] | None = None, *, exporter: str | None = None
+) -> TracingOptions:
+    """Read OTEL_TRACES_EXPORTER (unless `exporter` is given), OTEL_EXPORTER_OTLP_[TRACES_]
+    PROTOCOL, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG; raises ValueError naming the
+    variable when one is invalid."""
+    env = os.environ if environ is None else environ
+    try:
+        exporters = parse_exporters(
+            exporter if exporter is not None else env.get("OTEL_TRACES_EXPORTER", "none")
+        )
+    except ValueError as error:
+        raise ValueError(f"OTEL_TRACES_EXPORTER: {error}") from None
+    protocol_variable = (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+        if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        else "OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    protocol = env.get(protocol_variable, "").strip().lower() or DEFAULT_OTLP_PROTOCOL
+    if protocol not in OTLP_PROTOCOLS:
+        raise ValueError(
+            f"{protocol_variable}: unknown protocol {protocol!r}; use {OTLP_PROTOCOLS}"
+        )
+    return TracingOptions(exporters, protocol, _sampler(env))
+
+
+def _sampler(env: Mapping[str, str]) -> Sampler:
+    name = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_SAMPLER
+    if name not in SAMPLERS:
+        raise ValueError(f"OTEL_TRACES_SAMPLER: unknown sampler {name!r}; use one of {SAMPLERS}")
+    if name.endswith("traceidratio"):
+        raw = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or "1.0"
+        try:
+            ratio = float(raw)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"OTEL_TRACES_SAMPLER_ARG: {raw!r} is not a ratio from 0 to 1")
+        ratio_sampler = TraceIdRatioBased(ratio)
+        return ParentBased(ratio_sampler) if name.startswith("parentbased") else ratio_sampler
+    root = ALWAYS_OFF if name.endswith("always_off") else ALWAYS_ON
+    return ParentBased(root) if name.startswith("parentbased") else root
+
+
+def _otlp_exporter(protocol: str) -> SpanExporter:
+    # Imported on use: a service exporting nowhere does not load gRPC's or HTTP's client code.
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter()
+
+
+def _processors(options: TracingOptions) -> list[SpanProcessor]:
+    # Batching keeps export off the request path: spans are queued and sent every few seconds
+    # (OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE).
+    processors: list[SpanProcessor] = []
+    for name in options.exporters:
+        if name == "console":
+            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif name == "otlp":
+            processors.append(BatchSpanProcessor(_otlp_exporter(options.otlp_protocol)))
+    return processors
+
+
+def _resource(service: str) -> Resource:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, with `service` as the default name."""
+    detected = Resource.create()
+    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        return detected.merge(Resource({SERVICE_NAME: service}))
+    return detected
+
+
+def configure_tracing(
+    *, service: str, exporter: str | None = None, environ: Mapping[str, str] | None = None
+) -> TracerProvider:
+    """Build a tracer provider for `service` from the OTEL_* variables.
+
+    `exporter` ("none", "console", "otlp" or a comma-separated list) replaces
+    OTEL_TRACES_EXPORTER when given. Raises ValueError for an invalid variable.
 
     The first provider built in a process also becomes OpenTelemetry's global one (OTel
     refuses to replace it later), so `trace.get_tracer(__name__)` works anywhere. Pass the
     returned provider explicitly where it matters and call `shutdown()` on it at exit to
     flush buffered spans.
     """
-    if exporter not in TRACES_EXPORTERS:
-        raise ValueError(f"unknown traces exporter {exporter!r}; use one of {TRACES_EXPORTERS}")
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
-    if exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    options = tracing_options(environ, exporter=exporter)
+    provider = TracerProvider(resource=_resource(service), sampler=options.sampler)
+    for processor in _processors(options):
+        provider.add_span_processor(processor)
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
     return provider
@@ -34,6 +163,14 @@ def active_trace_id() -> str | None:
     if not span_context.is_valid:
         return None
     return trace.format_trace_id(span_context.trace_id)
+
+
+def active_span_id() -> str | None:
+    """Hex id of the span active in this context, or None outside any span."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return trace.format_span_id(span_context.span_id)
 
 
 def current_trace_id() -> str:
