@@ -46,7 +46,8 @@ def test_defaults_describe_the_embedded_setup() -> None:
     assert settings.data_dir == Path(".tpf")
     assert (settings.grpc_host, settings.grpc_port) == ("0.0.0.0", 0)
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
-    assert settings.otel_traces_exporter == "none"
+    # Unset: OTEL_TRACES_EXPORTER decides (tpf_telemetry.configure_tracing).
+    assert settings.otel_traces_exporter is None
     assert settings.auth_disabled is False
     assert settings.shutdown_grace_s == 10.0
 

@@ -39,7 +39,9 @@ class CommonSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
-    otel_traces_exporter: Literal["none", "console"] = "none"
+    # The older spelling of OTEL_TRACES_EXPORTER; wins when set. The other OTEL_* variables
+    # (endpoint, protocol, service name, resource, sampler) are read by configure_tracing.
+    otel_traces_exporter: str | None = None
 
     # JSON list of token specs (see tpf_config._tokens); repr=False: it may hold secrets.
     auth_tokens: str | None = Field(default=None, repr=False)
@@ -54,6 +56,16 @@ class CommonSettings(BaseSettings):
         if level not in logging.getLevelNamesMapping():
             raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _traces_exporters_are_known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for name in value.split(","):
+            if name.strip().lower() not in ("none", "console", "otlp", ""):
+                raise ValueError("use none, console or otlp (comma-separated for several)")
+        return value
 
     @field_validator("auth_tokens")
     @classmethod
