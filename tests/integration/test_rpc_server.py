@@ -377,6 +377,27 @@ async def test_serve_refuses_to_start_without_tokens() -> None:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "nothing may listen"
 
 
+async def test_serve_refuses_an_invalid_otel_variable_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "sometimes")
+    stopped: list[bool] = []
+
+    async def on_stop() -> None:
+        stopped.append(True)
+
+    with pytest.raises(ConfigError, match="OTEL_TRACES_SAMPLER"):
+        await serve(
+            settings=_settings(free_port()),
+            service_name="probe",
+            domain=DOMAIN,
+            register=ProbeService().register,
+            service_full_names=[SERVICE],
+            on_stop=on_stop,
+        )
+    assert stopped == [True]
+
+
 async def test_serve_refuses_a_port_already_in_use(server: RunningServer) -> None:
     with pytest.raises(ConfigError, match="TPF_GRPC_PORT"):
         await serve(
@@ -435,39 +456,54 @@ async def test_sigterm_stops_the_server_gracefully() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-async def test_each_rpc_gets_one_server_span_that_continues_the_callers_trace() -> None:
+async def test_each_rpc_gets_a_client_and_a_server_span_in_the_callers_trace() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with (
         running_server(stop_event=asyncio.Event(), tracer_provider=provider) as running,
-        client_channel(running.target, token=ADMIN_TOKEN) as channel,
+        client_channel(running.target, token=ADMIN_TOKEN, tracer_provider=provider) as channel,
     ):
         with provider.get_tracer("test").start_as_current_span("caller") as caller:
-            await _unary(channel, "Ok")(b"")
+            assert await _unary(channel, "Ok")(b"") == b"ops:"
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await _unary(channel, "NotFound")(b"")
         with pytest.raises(grpc.aio.AioRpcError) as crashed:
             await _unary(channel, "Crash")(b"")
-    spans = {
-        span.name: span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER
-    }
-    ok = spans[f"{SERVICE}/Ok"]
-    assert ok.attributes is not None
-    assert ok.context.trace_id == caller.get_span_context().trace_id
-    assert ok.parent is not None and ok.parent.span_id == caller.get_span_context().span_id
+        stream: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+            f"/{SERVICE}/StreamThenFail"
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            async for _ in stream(b""):
+                pass
+    spans = {(span.name, span.kind): span for span in exporter.get_finished_spans()}
+    ok = spans[(f"{SERVICE}/Ok", SpanKind.SERVER)]
+    ok_client = spans[(f"{SERVICE}/Ok", SpanKind.CLIENT)]
+    assert ok.attributes is not None and ok_client.attributes is not None
+    assert ok.context.trace_id == ok_client.context.trace_id == caller.get_span_context().trace_id
+    assert ok_client.parent is not None
+    assert ok_client.parent.span_id == caller.get_span_context().span_id
+    assert ok.parent is not None and ok.parent.span_id == ok_client.context.span_id
     assert ok.attributes["rpc.grpc.status_code"] == 0
+    assert ok_client.attributes["rpc.grpc.status_code"] == 0
+    assert ok_client.attributes["rpc.method"] == "Ok"
 
-    not_found = spans[f"{SERVICE}/NotFound"]
+    not_found = spans[(f"{SERVICE}/NotFound", SpanKind.SERVER)]
     assert not_found.attributes is not None
     assert not_found.attributes["rpc.grpc.status_code"] == raised.value.code().value[0]
     assert not_found.status.status_code == SpanStatusCode.UNSET, "a client error is no fault"
+    not_found_client = spans[(f"{SERVICE}/NotFound", SpanKind.CLIENT)]
+    assert not_found_client.status.status_code == SpanStatusCode.ERROR, "but the client failed"
 
-    crash = spans[f"{SERVICE}/Crash"]
+    crash = spans[(f"{SERVICE}/Crash", SpanKind.SERVER)]
     assert crash.status.status_code == SpanStatusCode.ERROR
     assert _only_error_info(crashed.value).metadata["traceId"] == format(
         crash.context.trace_id, "032x"
     )
+    # A streaming call's span ends with the stream.
+    streamed = spans[(f"{SERVICE}/StreamThenFail", SpanKind.CLIENT)]
+    assert streamed.end_time is not None
+    assert spans[(f"{SERVICE}/StreamThenFail", SpanKind.SERVER)].parent is not None
 
 
 async def test_server_options_reach_the_grpc_server() -> None:

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, Final
 
 import grpc
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+
+from tpf_rpc.client_tracing import ClientSpans
 
 # UNAVAILABLE means the call did not run, or the server asked for a retry
 # (DATABASE_UNAVAILABLE, ...); our mutating RPCs take request ids, so a replay is safe.
@@ -52,6 +54,7 @@ def client_channel(
     token: str | None,
     credentials: grpc.ChannelCredentials | None = None,
     options: Sequence[tuple[str, Any]] = (),
+    tracer_provider: trace.TracerProvider | None = None,
 ) -> grpc.aio.Channel:
     """A channel to `target` ("host:port") with retries, bearer token and trace propagation.
 
@@ -67,13 +70,21 @@ def client_channel(
         ("grpc.service_config", json.dumps(_SERVICE_CONFIG)),
         *options,
     ]
-    interceptors = _outgoing_metadata_interceptors(token)
+    interceptors = _outgoing_metadata_interceptors(token, ClientSpans(tracer_provider))
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
 
 
-def _outgoing_metadata_interceptors(token: str | None) -> list[Any]:
+def trace_propagating_interceptors(
+    tracer_provider: trace.TracerProvider | None = None,
+) -> list[Any]:
+    """Interceptors for a grpc.aio channel built elsewhere (a worker client): a CLIENT span
+    per call and its `traceparent` in the metadata, without a bearer token."""
+    return _outgoing_metadata_interceptors(None, ClientSpans(tracer_provider))
+
+
+def _outgoing_metadata_interceptors(token: str | None, spans: ClientSpans) -> list[Any]:
     """One interceptor per call kind.
 
     grpc.aio files each channel interceptor under the *first* interceptor kind it is an instance
@@ -81,22 +92,24 @@ def _outgoing_metadata_interceptors(token: str | None) -> list[Any]:
     calls: server-streaming calls (WatchExecution) would go out without a token.
     """
     return [
-        _UnaryUnaryMetadata(token),
-        _UnaryStreamMetadata(token),
-        _StreamUnaryMetadata(token),
-        _StreamStreamMetadata(token),
+        _UnaryUnaryMetadata(token, spans),
+        _UnaryStreamMetadata(token, spans),
+        _StreamUnaryMetadata(token, spans),
+        _StreamStreamMetadata(token, spans),
     ]
 
 
 class _OutgoingMetadataInterceptor:
-    """Adds `authorization: Bearer <token>` and `traceparent` to every call.
+    """Wraps every call in a CLIENT span and adds `authorization: Bearer <token>` and that
+    span's `traceparent`.
 
     An interceptor rather than call credentials, because gRPC refuses call credentials on
     plain-text channels and the embedded default runs without TLS.
     """
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, spans: ClientSpans) -> None:
         self._authorization = f"Bearer {token}" if token else None
+        self._spans = spans
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
@@ -120,7 +133,10 @@ class _OutgoingMetadataInterceptor:
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        return await self._spans.unary(
+            client_call_details.method,
+            lambda: continuation(self._details(client_call_details), request),
+        )
 
     async def intercept_unary_stream(
         self,
@@ -128,7 +144,10 @@ class _OutgoingMetadataInterceptor:
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        return await self._spans.streaming(
+            client_call_details.method,
+            lambda: continuation(self._details(client_call_details), request),
+        )
 
     async def intercept_stream_unary(
         self,
@@ -136,7 +155,10 @@ class _OutgoingMetadataInterceptor:
         client_call_details: grpc.aio.ClientCallDetails,
         request_iterator: AsyncIterable[Any] | Iterable[Any],
     ) -> Any:
-        return await continuation(self._details(client_call_details), request_iterator)
+        return await self._spans.streaming(
+            client_call_details.method,
+            lambda: continuation(self._details(client_call_details), request_iterator),
+        )
 
     async def intercept_stream_stream(
         self,
@@ -144,7 +166,10 @@ class _OutgoingMetadataInterceptor:
         client_call_details: grpc.aio.ClientCallDetails,
         request_iterator: AsyncIterable[Any] | Iterable[Any],
     ) -> AsyncIterator[Any] | Any:
-        return await continuation(self._details(client_call_details), request_iterator)
+        return await self._spans.streaming(
+            client_call_details.method,
+            lambda: continuation(self._details(client_call_details), request_iterator),
+        )
 
 
 class _UnaryUnaryMetadata(_OutgoingMetadataInterceptor, grpc.aio.UnaryUnaryClientInterceptor):

@@ -27,7 +27,7 @@ from tpf_rpc.interceptors import (
 )
 from tpf_telemetry import configure_logging, configure_tracing
 
-__all__ = ["client_channel", "run_main", "serve"]
+__all__ = ["client_channel", "run_main", "serve", "service_tracer_provider"]
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
@@ -64,12 +64,12 @@ async def serve(
     or the address cannot be bound.
     """
     stop = stop_event if stop_event is not None else asyncio.Event()
-    provider = tracer_provider or configure_tracing(
-        service=service_name, exporter=settings.otel_traces_exporter
-    )
+    provider = tracer_provider
     server: grpc.aio.Server | None = None
     health_servicer = health.aio.HealthServicer()
     try:
+        if provider is None:
+            provider = service_tracer_provider(settings, service_name)
         # Reads token files: keep that off the event loop.
         grants = await asyncio.to_thread(settings.token_grants)
         if settings.auth_disabled:
@@ -106,7 +106,7 @@ async def serve(
         try:
             await _shut_down(server, health_servicer, settings.shutdown_grace_s, on_stop)
         finally:
-            if tracer_provider is None:
+            if tracer_provider is None and provider is not None:
                 # Flushes buffered spans, which blocks; keep it off the event loop.
                 await asyncio.to_thread(provider.shutdown)
 
@@ -159,6 +159,16 @@ async def _shut_down(
     finally:
         if on_stop is not None:
             await on_stop()
+
+
+def service_tracer_provider(settings: CommonSettings, service_name: str) -> TracerProvider:
+    """The service's tracer provider, from the OTEL_* variables (and TPF_OTEL_TRACES_EXPORTER,
+    which wins when set). Raises ConfigError naming an invalid variable. Shut it down at exit:
+    that flushes the spans still buffered."""
+    try:
+        return configure_tracing(service=service_name, exporter=settings.otel_traces_exporter)
+    except ValueError as error:
+        raise ConfigError(f"Invalid configuration: {error}") from None
 
 
 def run_main(
