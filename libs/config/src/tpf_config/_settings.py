@@ -37,6 +37,13 @@ class CommonSettings(BaseSettings):
     grpc_port: int = Field(default=0, ge=0, le=65535)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
 
+    # Prometheus text at http://<metrics_host>:<metrics_port>/metrics, on a port of its own;
+    # 0 (the default) serves none, so services sharing a machine never collide by default.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    # How often gauges computed by a database query (backlog, dead letters, workers) refresh.
+    metrics_refresh_s: float = Field(default=15.0, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # The older spelling of OTEL_TRACES_EXPORTER; wins when set. The other OTEL_* variables

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from tpf_config import CommonSettings, ConfigError, env_var_name, load_settings
 from tpf_rpc.channel import client_channel
@@ -25,7 +26,9 @@ from tpf_rpc.interceptors import (
     ErrorTranslator,
     TracingInterceptor,
 )
+from tpf_rpc.metrics import GrpcServerMetrics, MetricsInterceptor, start_metrics_endpoint
 from tpf_telemetry import configure_logging, configure_tracing
+from tpf_telemetry.metrics import new_registry
 
 __all__ = ["client_channel", "run_main", "serve", "service_tracer_provider"]
 
@@ -49,6 +52,7 @@ async def serve(
     tracer_provider: TracerProvider | None = None,
     server_options: Sequence[tuple[str, Any]] = (),
     error_translators: Sequence[ErrorTranslator] = (),
+    metrics_registry: CollectorRegistry | None = None,
 ) -> None:
     """Serve until SIGTERM, SIGINT or `stop_event` is set, then shut down gracefully.
 
@@ -60,12 +64,16 @@ async def serve(
     a database driver's) to client errors. `server_options` are extra gRPC channel arguments
     (e.g. `("grpc.max_receive_message_length", n)`).
 
+    With TPF_METRICS_PORT set, `metrics_registry` (the service's own metrics; a fresh registry
+    without it) plus per-method gRPC metrics are served at /metrics on that port.
+
     Raises ConfigError before listening if no tokens are configured (and auth is enabled)
     or the address cannot be bound.
     """
     stop = stop_event if stop_event is not None else asyncio.Event()
     provider = tracer_provider
     server: grpc.aio.Server | None = None
+    metrics_endpoint = None
     health_servicer = health.aio.HealthServicer()
     try:
         if provider is None:
@@ -74,9 +82,15 @@ async def serve(
         grants = await asyncio.to_thread(settings.token_grants)
         if settings.auth_disabled:
             logger.warning("Auth is disabled: every caller is an all-tenant admin")
+        registry = metrics_registry if metrics_registry is not None else new_registry()
+        # Outside the error interceptor: it counts the status code the client receives.
+        metering = (
+            [MetricsInterceptor(GrpcServerMetrics(registry))] if settings.metrics_port else []
+        )
         server = grpc.aio.server(
             interceptors=[
                 TracingInterceptor(provider),
+                *metering,
                 ErrorInterceptor(domain, translators=error_translators),
                 AuthInterceptor(grants, auth_disabled=settings.auth_disabled),
             ],
@@ -90,6 +104,7 @@ async def serve(
             [*service_full_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         port = _bind(server, settings)
+        metrics_endpoint = start_metrics_endpoint(settings, registry)
         for name in ("", *service_full_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         await server.start()
@@ -106,6 +121,8 @@ async def serve(
         try:
             await _shut_down(server, health_servicer, settings.shutdown_grace_s, on_stop)
         finally:
+            if metrics_endpoint is not None:
+                await asyncio.to_thread(metrics_endpoint.stop)
             if tracer_provider is None and provider is not None:
                 # Flushes buffered spans, which blocks; keep it off the event loop.
                 await asyncio.to_thread(provider.shutdown)
