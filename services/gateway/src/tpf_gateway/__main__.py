@@ -14,7 +14,7 @@ from tpf_gateway.auth import TokenGuard
 from tpf_gateway.routes import Family, Upstream, build_route_table
 from tpf_gateway.settings import GatewaySettings
 from tpf_gateway.upstream import Upstreams
-from tpf_rpc.server import run_main
+from tpf_rpc.server import run_main, service_tracer_provider
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ SERVICE_NAME = "tpf-gateway"
 
 
 async def run(settings: GatewaySettings) -> None:
+    # Also the global provider: the upstream channels' CLIENT spans use it.
+    tracer_provider = service_tracer_provider(settings, SERVICE_NAME)
     # Resolving `file:` references reads files: keep it off the event loop.
     tokens = await asyncio.to_thread(settings.family_tokens)
     service_token = await asyncio.to_thread(settings.service_token)
@@ -52,6 +54,7 @@ async def run(settings: GatewaySettings) -> None:
         enabled_families=enabled,
         max_body_bytes=settings.gateway_max_body_bytes,
         health_timeout_s=settings.gateway_health_timeout_s,
+        tracer_provider=tracer_provider,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -77,6 +80,8 @@ async def run(settings: GatewaySettings) -> None:
     finally:
         await runner.cleanup()
         await upstreams.close()
+        # Flushes buffered spans, which blocks; keep it off the event loop.
+        await asyncio.to_thread(tracer_provider.shutdown)
 
 
 async def _wait_for_stop() -> None:

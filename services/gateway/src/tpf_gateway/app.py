@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from opentelemetry import trace
 
 from tpf_gateway.auth import TokenGuard
 from tpf_gateway.binding import BindingError
 from tpf_gateway.health import Health
+from tpf_gateway.http_tracing import tracing_middleware
 from tpf_gateway.openapi import OPENAPI_PATH, build_openapi
 from tpf_gateway.problems import Problem, ProblemError, render
 from tpf_gateway.routes import Family, Route
 from tpf_gateway.transcoder import Transcoder
 from tpf_gateway.upstream import Upstreams
+from tpf_telemetry import current_trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,12 @@ def build_app(
     enabled_families: Sequence[Family] = (Family.CONTROL_PLANE, Family.ADMIN),
     max_body_bytes: int,
     health_timeout_s: float = 2.0,
+    tracer_provider: trace.TracerProvider | None = None,
 ) -> web.Application:
+    """Without `tracer_provider`, requests are traced by the global one (if any is set)."""
     app = web.Application(
-        middlewares=[error_middleware(max_body_bytes)], client_max_size=max_body_bytes
+        middlewares=[tracing_middleware(tracer_provider), error_middleware(max_body_bytes)],
+        client_max_size=max_body_bytes,
     )
     Health(upstreams, timeout_s=health_timeout_s).add_routes(app)
     document = json.dumps(build_openapi(routes), separators=(",", ":")).encode()
@@ -87,7 +92,8 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             return response
         # The edge every unexpected exception reaches: logged once with its stack, never sent.
         except Exception:
-            trace_id = uuid.uuid4().hex
+            # The request span's trace: the id leads to the span as well as the log line.
+            trace_id = current_trace_id()
             logger.exception(
                 "Unhandled error in %s %s; answered 500",
                 request.method,
