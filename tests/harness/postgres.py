@@ -205,3 +205,20 @@ async def database(postgres_server: PostgresServer, database_template: str) -> A
         postgres_server.url,
         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
     )
+
+
+@pytest.fixture
+async def empty_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """URL of a fresh database with no schema at all, dropped after the test: for tests of the
+    migrations themselves (the `migrate` command, a server that must refuse an old schema)."""
+    await asyncio.to_thread(postgres_server.ensure_running)
+    name = f"e_{uuid.uuid4().hex}"
+    await execute_autocommit(
+        postgres_server.url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    )
+    yield postgres_server.url_for(name)
+    await asyncio.to_thread(postgres_server.ensure_running)
+    await execute_autocommit(
+        postgres_server.url,
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+    )

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import importlib
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psycopg
@@ -16,6 +17,7 @@ from tpf_store import (
     MigrationChecksumMismatch,
     MigrationFailed,
     MigrationFileInvalid,
+    MigrationLockTimeout,
     migrate,
     open_pool,
 )
@@ -114,14 +116,7 @@ async def test_concurrent_migrators_apply_each_file_exactly_once(
             for _ in range(migrators)
         ]
 
-        async def all_queued() -> bool:
-            waiting = await _rows(
-                database,
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-            )
-            return waiting == [(migrators,)]
-
-        await wait_until(all_queued, what="every migrator queued on the lock")
+        await wait_until(all_tried_the_lock(database, migrators), what="every migrator waiting")
         await holder.execute("SELECT pg_advisory_unlock(%s)", (advisory_lock_key("demo"),))
         results = await asyncio.gather(*runs)
 
@@ -131,6 +126,57 @@ async def test_concurrent_migrators_apply_each_file_exactly_once(
     assert await _rows(
         database, "SELECT count(*) FROM schema_version WHERE component = 'demo'"
     ) == [(3,)]
+
+
+def all_tried_the_lock(database: str, migrators: int) -> Callable[[], Awaitable[bool]]:
+    """True once `migrators` sessions have asked for a migration lock (they poll for it)."""
+
+    async def tried() -> bool:
+        asking = await _rows(
+            database,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query LIKE 'SELECT pg_try_advisory_lock%' AND pid <> pg_backend_pid()",
+        )
+        return asking == [(migrators,)]
+
+    return tried
+
+
+async def test_migrators_waiting_on_one_that_builds_an_index_concurrently_all_succeed(
+    database: str, package: MigrationPackage
+) -> None:
+    # CREATE INDEX CONCURRENTLY waits for every older snapshot; a migrator blocked inside a
+    # lock statement holds one, so blocking waits deadlocked (pods starting together).
+    package.write("0001_table.sql", "CREATE TABLE items (x int);")
+    package.write(
+        "0002_index.sql",
+        "-- tpf:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS items_x ON items (x);\n",
+    )
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as holder:
+        await holder.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key("demo"),))
+        runs = [
+            asyncio.create_task(migrate(database, component="demo", package=package.name))
+            for _ in range(2)
+        ]
+        await wait_until(all_tried_the_lock(database, 2), what="both migrators waiting")
+        await holder.execute("SELECT pg_advisory_unlock(%s)", (advisory_lock_key("demo"),))
+        results = await asyncio.gather(*runs)
+
+    assert sorted(results) == [[], [1, 2]]
+    assert await _rows(
+        database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_x'::regclass"
+    ) == [(True,)]
+
+
+async def test_a_migrator_gives_up_when_another_keeps_the_lock(
+    database: str, package: MigrationPackage
+) -> None:
+    package.write("0001_table.sql", "CREATE TABLE never (x int);")
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as holder:
+        await holder.execute("SELECT pg_advisory_lock(%s)", (advisory_lock_key("demo"),))
+        with pytest.raises(MigrationLockTimeout, match="'demo'"):
+            await migrate(database, component="demo", package=package.name, lock_wait_s=0.3)
+    assert await _rows(database, "SELECT to_regclass('never') IS NULL") == [(True,)]
 
 
 async def test_edited_applied_file_is_refused_naming_the_file(

@@ -7,10 +7,18 @@ from tpf_store.migrate import (
     MigrationError,
     MigrationFailed,
     MigrationFileInvalid,
+    MigrationLockTimeout,
+    MigrationsPending,
     load_migrations,
     migrate,
+    pending_migrations,
 )
 from tpf_store.pool import Pool, connection_retrying, open_pool, wait_for_database
+from tpf_store.service_command import (
+    ServiceCommand,
+    migrate_service_database,
+    parse_service_command,
+)
 from tpf_store.service_database import ServiceDatabase, open_service_database
 
 __all__ = [
@@ -21,13 +29,19 @@ __all__ = [
     "MigrationError",
     "MigrationFailed",
     "MigrationFileInvalid",
+    "MigrationLockTimeout",
+    "MigrationsPending",
     "Pool",
+    "ServiceCommand",
     "ServiceDatabase",
     "connection_retrying",
     "embedded_default_database",
     "load_migrations",
     "migrate",
+    "migrate_service_database",
     "open_pool",
     "open_service_database",
+    "parse_service_command",
+    "pending_migrations",
     "wait_for_database",
 ]

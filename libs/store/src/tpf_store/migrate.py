@@ -1,10 +1,12 @@
 """Schema migrations: numbered SQL files per component, applied once each, under an advisory lock.
 
 A component (e.g. "registry") ships `migrations/NNNN_<what>.sql` inside its package. `migrate()`
-runs at service startup; replicas starting together serialise on a per-component advisory lock,
-so each file runs exactly once. Every applied file is recorded in `schema_version` with its
-sha256, in the same transaction as the file itself; a file edited after it was applied makes
-startup fail rather than leave the schema different from what the code expects.
+runs at service startup, or once per rollout as the service's `migrate` command; replicas
+starting together serialise on a per-component advisory lock, so each file runs exactly once.
+Every applied file is recorded in `schema_version` with its sha256, in the same transaction as
+the file itself; a file edited after it was applied makes startup fail rather than leave the
+schema different from what the code expects. A service started with TPF_MIGRATE_ON_START=false
+checks `pending_migrations()` instead of migrating.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from tpf_store.pool import Pool
 
@@ -40,11 +49,12 @@ CREATE TABLE IF NOT EXISTS schema_version (
 )
 """
 SELECT_APPLIED = "SELECT version, name, checksum FROM schema_version WHERE component = %s"
+SCHEMA_VERSION_EXISTS = "SELECT to_regclass('schema_version') IS NOT NULL"
 INSERT_APPLIED = """
 INSERT INTO schema_version (component, version, name, checksum, applied_at)
 VALUES (%s, %s, %s, %s, now())
 """
-LOCK = "SELECT pg_advisory_lock(%s)"
+TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 UNLOCK = "SELECT pg_advisory_unlock(%s)"
 LOCK_FOR_TRANSACTION = "SELECT pg_advisory_xact_lock(%s)"
 
@@ -72,6 +82,19 @@ class MigrationChecksumMismatch(MigrationError):
         self.file_name = file_name
         self.recorded_checksum = recorded_checksum
         self.actual_checksum = actual_checksum
+
+
+class MigrationsPending(MigrationError):
+    """The database lacks migrations this code needs, and the service was told not to apply
+    them (TPF_MIGRATE_ON_START=false): the `migrate` command has not run yet."""
+
+    def __init__(self, *, component: str, file_names: list[str]) -> None:
+        super().__init__(
+            f"the database lacks {len(file_names)} migration(s) of component {component!r} "
+            f"({', '.join(file_names)}); run `tpf-{component} migrate` first"
+        )
+        self.component = component
+        self.file_names = file_names
 
 
 class MigrationFailed(MigrationError):
@@ -142,15 +165,26 @@ def advisory_lock_key(component: str) -> int:
 _SCHEMA_VERSION_LOCK_KEY = advisory_lock_key("schema_version")
 
 
-async def migrate(pool_or_url: Pool | str, *, component: str, package: str) -> list[int]:
+# How long a process waits for another one's migrations (an index build may take minutes).
+LOCK_WAIT_S = 1800.0
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another process held the component's migration lock for longer than we wait."""
+
+
+async def migrate(
+    pool_or_url: Pool | str, *, component: str, package: str, lock_wait_s: float = LOCK_WAIT_S
+) -> list[int]:
     """Apply the pending migrations of `component` from `package`; return the versions applied.
 
-    Raises MigrationChecksumMismatch if an applied file changed, MigrationFailed if a file fails.
+    Raises MigrationChecksumMismatch if an applied file changed, MigrationFailed if a file fails,
+    MigrationLockTimeout if another process kept the lock for `lock_wait_s`.
     """
     migrations = load_migrations(package)
     lock_key = advisory_lock_key(component)
     async with _autocommit_connection(pool_or_url) as conn:
-        await conn.execute(LOCK, (lock_key,))
+        await _lock(conn, component, lock_key, lock_wait_s)
         try:
             await _ensure_schema_version_table(conn)
             applied_checksums = await _applied_checksums(conn, component)
@@ -164,6 +198,48 @@ async def migrate(pool_or_url: Pool | str, *, component: str, package: str) -> l
         finally:
             if not conn.broken:
                 await conn.execute(UNLOCK, (lock_key,))
+
+
+async def pending_migrations(
+    pool_or_url: Pool | str, *, component: str, package: str
+) -> list[Migration]:
+    """The migrations of `component` not applied yet, changing nothing.
+
+    Versions applied by newer code are fine (a rollback keeps running on an expanded schema);
+    raises MigrationChecksumMismatch if an applied file changed.
+    """
+    migrations = load_migrations(package)
+    async with _autocommit_connection(pool_or_url) as conn:
+        cursor = await conn.execute(SCHEMA_VERSION_EXISTS)
+        row = await cursor.fetchone()
+        applied_checksums = await _applied_checksums(conn, component) if row and row[0] else {}
+    _verify_checksums(component, migrations, applied_checksums)
+    return [m for m in migrations if m.version not in applied_checksums]
+
+
+async def _lock(
+    conn: AsyncConnection[TupleRow], component: str, lock_key: int, wait_s: float
+) -> None:
+    # Polled, not pg_advisory_lock: a statement blocked on a lock holds a snapshot, and
+    # CREATE INDEX CONCURRENTLY in the holder's migration waits for every older snapshot, so
+    # the two would deadlock (Postgres aborts one of them).
+    async def try_lock() -> bool:
+        cursor = await conn.execute(TRY_LOCK, (lock_key,))
+        row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda locked: not locked),
+        wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
+        stop=stop_after_delay(wait_s),
+    )
+    try:
+        await retrying(try_lock)
+    except RetryError:
+        raise MigrationLockTimeout(
+            f"another process has held the migration lock of component {component!r} for "
+            f"{wait_s:.0f} s"
+        ) from None
 
 
 @asynccontextmanager

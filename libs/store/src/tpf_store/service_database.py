@@ -12,7 +12,7 @@ from psycopg_pool import PoolTimeout
 
 from tpf_config import ConfigError
 from tpf_store.embedded import EmbeddedPostgres, embedded_available, embedded_default_database
-from tpf_store.migrate import migrate
+from tpf_store.migrate import MigrationsPending, migrate, pending_migrations
 from tpf_store.pool import Pool, open_pool
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,15 @@ async def open_service_database(
     pool_name: str,
     min_size: int,
     max_size: int,
+    migrate_on_start: bool = True,
 ) -> ServiceDatabase:
     """Open the pool on `database_url` (or start the embedded default under `data_dir`) and
-    apply the component's migrations; everything opened is closed again if a step fails."""
+    apply the component's migrations; everything opened is closed again if a step fails.
+
+    With `migrate_on_start` False (TPF_MIGRATE_ON_START=false: the `migrate` command runs once
+    per rollout instead), only check that every migration is applied: ConfigError if not, so a
+    pod on a schema that is behind stops before it serves.
+    """
     embedded = None
     if database_url is not None:
         url = database_url
@@ -70,11 +76,22 @@ async def open_service_database(
         raise
     database = ServiceDatabase(pool, url, embedded)
     try:
-        await migrate(pool, component=component, package=package)
+        if migrate_on_start:
+            await migrate(pool, component=component, package=package)
+        else:
+            await _require_migrated(pool, component=component, package=package)
     except BaseException:
         await database.close()
         raise
     return database
+
+
+async def _require_migrated(pool: Pool, *, component: str, package: str) -> None:
+    pending = await pending_migrations(pool, component=component, package=package)
+    if pending:
+        # The operator's fix is a step of the rollout, not code: a one-line message, exit 2.
+        error = MigrationsPending(component=component, file_names=[m.file_name for m in pending])
+        raise ConfigError(f"{error} (TPF_MIGRATE_ON_START is false)")
 
 
 def _where(url: str) -> str:

@@ -1,11 +1,16 @@
-"""`python -m tpf_coordinator`: settings → logging → database → migrations → serve."""
+"""`python -m tpf_coordinator`: settings → logging → database → migrations → serve.
+
+`tpf-coordinator migrate` applies the pending migrations and exits (once per rollout).
+"""
 
 from __future__ import annotations
+
+import sys
 
 from tpf_coordinator.server import SERVICE_FULL_NAMES, build_coordinator
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_rpc.server import run_main, serve
-from tpf_store import open_service_database
+from tpf_store import migrate_service_database, open_service_database, parse_service_command
 from tpf_store.errors import database_unavailable, text_not_storable
 
 
@@ -18,6 +23,7 @@ async def run(settings: CoordinatorSettings) -> None:
         pool_name="tpf-coordinator",
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
+        migrate_on_start=settings.migrate_on_start,
     )
     try:
         coordinator = build_coordinator(settings, database.pool, database.url)
@@ -45,8 +51,19 @@ async def run(settings: CoordinatorSettings) -> None:
     )
 
 
+async def migrate(settings: CoordinatorSettings) -> None:
+    await migrate_service_database(
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        component="coordinator",
+        package="tpf_coordinator",
+    )
+
+
 def main() -> None:
-    run_main(CoordinatorSettings, service_name="tpf-coordinator", run=run)
+    command = parse_service_command("tpf-coordinator", sys.argv[1:])
+    chosen = migrate if command == "migrate" else run
+    run_main(CoordinatorSettings, service_name="tpf-coordinator", run=chosen)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ class CoordinatorSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TPF_")
 
     grpc_port: int = Field(default=50051, ge=0, le=65535)
+    # Apply pending migrations before serving. Set false where `tpf-coordinator migrate` runs once
+    # per rollout (deploy/k8s/overlays/production: an init container); the server then only
+    # checks that the schema is current and stops with a message naming the command if not.
+    migrate_on_start: bool = True
     # The release registry, for active releases, contracts and healthy workers.
     registry_target: str = "127.0.0.1:50052"
     # Token the coordinator presents to the registry (any role, every tenant); `env:`/`file:`

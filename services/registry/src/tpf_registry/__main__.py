@@ -1,11 +1,16 @@
-"""`python -m tpf_registry`: settings → logging → database → migrations → serve."""
+"""`python -m tpf_registry`: settings → logging → database → migrations → serve.
+
+`tpf-registry migrate` applies the pending migrations and exits (once per rollout).
+"""
 
 from __future__ import annotations
+
+import sys
 
 from tpf_registry.server import SERVICE_FULL_NAMES, build_registrar
 from tpf_registry.settings import RegistrySettings
 from tpf_rpc.server import run_main, serve
-from tpf_store import open_service_database
+from tpf_store import migrate_service_database, open_service_database, parse_service_command
 from tpf_store.errors import database_unavailable, text_not_storable
 
 
@@ -18,6 +23,7 @@ async def run(settings: RegistrySettings) -> None:
         pool_name="tpf-registry",
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
+        migrate_on_start=settings.migrate_on_start,
     )
     await serve(
         settings=settings,
@@ -34,8 +40,19 @@ async def run(settings: RegistrySettings) -> None:
     )
 
 
+async def migrate(settings: RegistrySettings) -> None:
+    await migrate_service_database(
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        component="registry",
+        package="tpf_registry",
+    )
+
+
 def main() -> None:
-    run_main(RegistrySettings, service_name="tpf-registry", run=run)
+    command = parse_service_command("tpf-registry", sys.argv[1:])
+    chosen = migrate if command == "migrate" else run
+    run_main(RegistrySettings, service_name="tpf-registry", run=chosen)
 
 
 if __name__ == "__main__":

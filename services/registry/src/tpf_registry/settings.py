@@ -12,6 +12,10 @@ class RegistrySettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TPF_")
 
     grpc_port: int = Field(default=50052, ge=0, le=65535)
+    # Apply pending migrations before serving. Set false where `tpf-registry migrate` runs once
+    # per rollout (deploy/k8s/overlays/production: an init container); the server then only
+    # checks that the schema is current and stops with a message naming the command if not.
+    migrate_on_start: bool = True
     # Where artifact copies live: a directory, a `file:` URI or `s3://bucket/prefix`.
     # Empty means `<data_dir>/releases` (TPF's layout: `<root>/artifacts/<sha256><ext>`).
     artifact_store: str = ""
