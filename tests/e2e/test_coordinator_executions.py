@@ -395,6 +395,54 @@ async def test_await_parks_the_execution_and_cancel_ends_it(suite: Suite) -> Non
         assert again.duplicate
 
 
+async def test_cancel_checks_the_expected_version_and_the_reason(suite: Suite) -> None:
+    """CancelExecution as execution_service.proto says: a stale `expected_version` is ABORTED
+    VERSION_CONFLICT, a reason over 256 characters FIELD_OUT_OF_RANGE (not cut), an empty one
+    is recorded as "cancelled"; nothing changes on a refusal."""
+    async with coordinator_client(suite.coordinator.target) as client:
+        eid = (await client.executions.SubmitExecution(submit_request(suite))).execution_id
+        cancel = client.executions.CancelExecution
+        await expect_error(
+            cancel(
+                epb.CancelExecutionRequest(
+                    tenant_id=suite.tenant, execution_id=eid, expected_version=3
+                )
+            ),
+            grpc.StatusCode.ABORTED,
+            "VERSION_CONFLICT",
+        )
+        await expect_error(
+            cancel(
+                epb.CancelExecutionRequest(
+                    tenant_id=suite.tenant, execution_id=eid, reason="r" * 257
+                )
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "FIELD_OUT_OF_RANGE",
+        )
+        assert (await get(client, suite, eid)).status.status == st.EXECUTION_STATUS_QUEUED
+        done = await cancel(
+            epb.CancelExecutionRequest(
+                tenant_id=suite.tenant, execution_id=eid, expected_version=0, reason="  "
+            )
+        )
+        assert done.execution.status == st.EXECUTION_STATUS_CANCELLED and not done.duplicate
+        assert (await history(client, suite, eid))[-1].reason == "cancelled"
+        # A retry of the same cancel is a duplicate, not a conflict with itself.
+        again = await cancel(
+            epb.CancelExecutionRequest(tenant_id=suite.tenant, execution_id=eid, expected_version=0)
+        )
+        assert again.duplicate
+        other = (await client.executions.SubmitExecution(submit_request(suite, "k2"))).execution_id
+        kept = await cancel(
+            epb.CancelExecutionRequest(
+                tenant_id=suite.tenant, execution_id=other, reason=" " + "r" * 256 + " "
+            )
+        )
+        assert (await history(client, suite, other))[-1].reason == "r" * 256
+        assert kept.execution.status == st.EXECUTION_STATUS_CANCELLED
+
+
 async def test_watch_streams_every_version_until_terminal(suite: Suite) -> None:
     async with coordinator_client(suite.coordinator.target) as client:
         eid = (await client.executions.SubmitExecution(submit_request(suite))).execution_id

@@ -613,6 +613,19 @@ async def test_v1_cancel_and_bulk_redrive_answer_problem_json(gateway: Gateway) 
     assert unknown_field.status == 400 and unknown_field.json()["reason"] == "FIELD_INVALID"
 
 
+async def test_v1_cancel_refuses_a_stale_version_and_a_long_reason(gateway: Gateway) -> None:
+    execution_id = await submit(gateway)
+    cancel = f"/v1/tenants/restaurant-demo/executions/{execution_id}:cancel"
+    stale = await gateway.post(cancel, json_body={"expectedVersion": 7})
+    assert stale.status == 409, stale.text
+    assert stale.json()["reason"] == "VERSION_CONFLICT"
+    long = await gateway.post(cancel, json_body={"reason": "x" * 257})
+    assert long.status == 400 and long.json()["reason"] == "FIELD_OUT_OF_RANGE"
+    done = await gateway.post(cancel, json_body={"expectedVersion": 0})
+    assert done.status == 200, done.text
+    assert done.json()["execution"]["status"] == "CANCELLED"
+
+
 async def test_the_callers_token_is_what_the_services_authorize(
     suite: Suite, tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:

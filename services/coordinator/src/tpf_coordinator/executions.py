@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.domain.transitions import Cancel, apply
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
 from tpf_coordinator.store.executions_postgres import (
@@ -31,6 +32,7 @@ from tpf_envelope import (
     to_json_dict,
 )
 from tpf_errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -38,6 +40,7 @@ from tpf_errors import (
     ResourceExhausted,
     Unavailable,
 )
+from tpf_telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ class Executions:
         max_payload_bytes: int,
         payloads: Payloads,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -125,6 +129,7 @@ class Executions:
         self._max_payload_bytes = max_payload_bytes
         self._new_id = new_id
         self._payloads = payloads
+        self._metrics = metrics if metrics is not None else CoordinatorMetrics()
 
     def _idempotency_key(self, submission: Submission) -> str:
         key = submission.idempotency_key.strip()
@@ -214,10 +219,12 @@ class Executions:
                 payload_text=stored,
                 now_ms=now_ms,
                 actor=actor,
+                trace_parent=current_traceparent(),
             )
         )
         if not outcome.created:
             return self._duplicate(outcome.record, fingerprint, key, now_ms)
+        self._metrics.execution_submitted()
         log.info(
             "execution submitted",
             extra={
@@ -270,9 +277,20 @@ class Executions:
         return await self._store.history(tenant_id, execution_id, after_id=after_id, limit=limit)
 
     async def cancel(
-        self, tenant_id: str, execution_id: str, *, reason: str, actor: str
+        self,
+        tenant_id: str,
+        execution_id: str,
+        *,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
     ) -> tuple[ExecutionRecord, ExecutionStatus, bool]:
-        """Cancel a non-terminal execution; a repeat on a CANCELLED one is a duplicate."""
+        """Cancel a non-terminal execution; a repeat on a CANCELLED one is a duplicate.
+
+        With `expected_version`, only while the execution still has that version (ABORTED
+        VERSION_CONFLICT otherwise). A duplicate is answered as one whatever the version, so a
+        client retrying its own successful cancel is not told it conflicted with itself.
+        """
         async with self._store.connection() as conn, conn.transaction():
             record = await self._store.lock(conn, tenant_id, execution_id)
             if record is None:
@@ -280,11 +298,21 @@ class Executions:
             previous = record.state.status
             if previous is ExecutionStatus.CANCELLED:
                 return record, previous, True
+            if expected_version is not None and expected_version != record.state.version:
+                raise Aborted(
+                    "VERSION_CONFLICT",
+                    f"Execution {execution_id} is at version {record.state.version}, not the"
+                    f" expected {expected_version}; read it again before cancelling",
+                    executionId=execution_id,
+                    expectedVersion=expected_version,
+                    actualVersion=record.state.version,
+                )
             transition = apply(
                 record.state, Cancel(now_ms=self._now_ms(), reason=reason), actor=actor
             )
             await self._store.write(conn, record, transition)
             await self._store.cancel_awaits(conn, record, now_ms=transition.after.updated_at_ms)
+        self._metrics.committed([transition])
         cancelled = await self.get(tenant_id, execution_id)
         return cancelled, previous, False
 

@@ -28,14 +28,12 @@ from tpf_coordinator.request_ids import RequestIds, checked_request_id
 from tpf_coordinator.servicers.access import ADMIN_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
 from tpf_coordinator.store.dead_letters_postgres import (
-    DeadLetterCursor,
     DeadLetterFilter,
     DeadLetterRecord,
 )
 from tpf_errors import InvalidArgument, field_invalid, field_required
+from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
-    decode_page_token,
-    encode_page_token,
     filters_hash,
     page_size,
     required,
@@ -140,19 +138,6 @@ def filter_scope(tenant: str, filters: DeadLetterFilter) -> str:
     )
 
 
-def _cursor(token: str, scope: str) -> DeadLetterCursor:
-    cursor = decode_page_token(token, scope)
-    created, last_id = cursor.get("c"), cursor.get("i")
-    if not (isinstance(created, int) and isinstance(last_id, int)):
-        raise InvalidArgument(
-            "PAGE_TOKEN_INVALID",
-            "page_token is not a token of this list; send the next_page_token of a request "
-            "with the same filter, or none to start over.",
-            field="page_token",
-        )
-    return created, last_id
-
-
 def _target_release(message: pb.RedriveExecutionRequest | pb.BulkRedriveRequest) -> str | None:
     if not message.HasField("target_release_version"):
         return None
@@ -171,19 +156,19 @@ class DeadLetterServicer(dead_letter_service_pb2_grpc.DeadLetterServiceServicer)
         limit = page_size(request.page_size)
         filters = filter_from_proto(request.filter)
         scope = filter_scope(tenant, filters)
-        before = _cursor(request.page_token, scope) if request.page_token else None
+        keyset = Keyset.of(request.page_token, limit, scope, {"c": int, "i": int})
+        before = keyset.cursor
         records = await self._dead_letters.list_dead_letters(
-            tenant, filters, before=before, limit=limit + 1
+            tenant,
+            filters,
+            before=(int(before["c"]), int(before["i"])) if before else None,
+            limit=keyset.fetch,
         )
-        response = pb.ListDeadLettersResponse(
-            dead_letters=[dead_letter_to_proto(r) for r in records[:limit]]
+        page = keyset.page(records, lambda r: {"c": r.created_at_ms, "i": r.id})
+        return pb.ListDeadLettersResponse(
+            dead_letters=[dead_letter_to_proto(r) for r in page.rows],
+            next_page_token=page.next_page_token,
         )
-        if len(records) > limit:
-            last = records[limit - 1]
-            response.next_page_token = encode_page_token(
-                {"c": last.created_at_ms, "i": last.id}, scope
-            )
-        return response
 
     async def RedriveExecution(
         self, request: pb.RedriveExecutionRequest, context: Context

@@ -25,9 +25,8 @@ from tpf_coordinator.servicers.convert import (
 )
 from tpf_coordinator.store.executions_postgres import ListFilter
 from tpf_errors import InvalidArgument
+from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
-    decode_page_token,
-    encode_page_token,
     filters_hash,
     page_size,
     required,
@@ -150,22 +149,21 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
             before=str(before_ms),
             key=filters.idempotency_key,
         )
-        cursor: tuple[int, str] | None = None
-        if request.page_token:
-            decoded = decode_page_token(request.page_token, scope)
-            cursor = (int(decoded["createdAt"]), str(decoded["executionId"]))
+        keyset = Keyset.of(request.page_token, limit, scope, {"createdAt": int, "executionId": str})
+        before = keyset.cursor
         records = await self._executions.list_executions(
-            tenant, filters, before=cursor, limit=limit + 1
+            tenant,
+            filters,
+            before=(int(before["createdAt"]), str(before["executionId"])) if before else None,
+            limit=keyset.fetch,
         )
-        response = pb.ListExecutionsResponse(
-            executions=[execution_to_proto(r) for r in records[:limit]]
+        page = keyset.page(
+            records, lambda r: {"createdAt": r.created_at_ms, "executionId": r.execution_id}
         )
-        if len(records) > limit:
-            last = records[limit - 1]
-            response.next_page_token = encode_page_token(
-                {"createdAt": last.created_at_ms, "executionId": last.execution_id}, scope
-            )
-        return response
+        return pb.ListExecutionsResponse(
+            executions=[execution_to_proto(r) for r in page.rows],
+            next_page_token=page.next_page_token,
+        )
 
     async def WatchExecution(
         self, request: pb.WatchExecutionRequest, context: Context
@@ -190,8 +188,11 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
         record, previous, duplicate = await self._executions.cancel(
             tenant,
             required(request.execution_id, "executionId"),
-            reason=request.reason.strip()[:512],
+            reason=cancel_reason(request.reason),
             actor=principal.subject,
+            expected_version=(
+                request.expected_version if request.HasField("expected_version") else None
+            ),
         )
         return pb.CancelExecutionResponse(
             execution=execution_to_proto(record),
@@ -206,15 +207,32 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
         execution_id = required(request.execution_id, "executionId")
         limit = page_size(request.page_size)
         scope = filters_hash(tenant=tenant, execution=execution_id)
-        after = 0
-        if request.page_token:
-            after = int(decode_page_token(request.page_token, scope)["after"])
+        keyset = Keyset.of(request.page_token, limit, scope, {"after": int})
         entries = await self._executions.history(
-            tenant, execution_id, after_id=after, limit=limit + 1
+            tenant,
+            execution_id,
+            after_id=int(keyset.cursor["after"]) if keyset.cursor else 0,
+            limit=keyset.fetch,
         )
-        response = pb.ListExecutionHistoryResponse(
-            history_entries=[history_to_proto(e) for e in entries[:limit]]
+        page = keyset.page(entries, lambda e: {"after": e.id})
+        return pb.ListExecutionHistoryResponse(
+            history_entries=[history_to_proto(e) for e in page.rows],
+            next_page_token=page.next_page_token,
         )
-        if len(entries) > limit:
-            response.next_page_token = encode_page_token({"after": entries[limit - 1].id}, scope)
-        return response
+
+
+MAX_CANCEL_REASON_CHARS = 256
+DEFAULT_CANCEL_REASON = "cancelled"
+
+
+def cancel_reason(value: str) -> str:
+    """The reason recorded in the history: trimmed, at most 256 characters, "cancelled" if empty."""
+    reason = value.strip()
+    if len(reason) > MAX_CANCEL_REASON_CHARS:
+        raise InvalidArgument(
+            "FIELD_OUT_OF_RANGE",
+            f"Keep reason within {MAX_CANCEL_REASON_CHARS} characters; got {len(reason)}.",
+            field="reason",
+            max=MAX_CANCEL_REASON_CHARS,
+        )
+    return reason or DEFAULT_CANCEL_REASON

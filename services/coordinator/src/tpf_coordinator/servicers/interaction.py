@@ -15,14 +15,12 @@ from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
 from tpf_coordinator.servicers.convert import envelope_from_proto
 from tpf_coordinator.store.interactions_postgres import (
     InteractionRecord,
-    PendingCursor,
     PendingFilter,
 )
 from tpf_errors import InvalidArgument
+from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
     MAX_PAGE_SIZE,
-    decode_page_token,
-    encode_page_token,
     filters_hash,
     page_size,
 )
@@ -75,19 +73,6 @@ def interaction_to_proto(record: InteractionRecord) -> interaction_pb2.Interacti
     return message
 
 
-def _pending_cursor(token: str, scope: str) -> PendingCursor:
-    cursor = decode_page_token(token, scope)
-    deadline, created, last_id = cursor.get("d"), cursor.get("c"), cursor.get("i")
-    if not (isinstance(deadline, int) and isinstance(created, int) and isinstance(last_id, str)):
-        raise InvalidArgument(
-            "PAGE_TOKEN_INVALID",
-            "page_token is not a token of this list; send the next_page_token of a request "
-            "with the same filters, or none to start over.",
-            field="page_token",
-        )
-    return deadline, created, last_id
-
-
 def _bounded_text(value: str, field: str) -> str:
     text = value.strip()
     if len(text) > MAX_COMPLETION_TEXT_CHARS:
@@ -118,19 +103,21 @@ class InteractionServicer(interaction_service_pb2_grpc.InteractionServiceService
         scope = filters_hash(
             tenant=tenant, step=filters.step_id, assignee=filters.assignee, group=filters.group
         )
-        after = _pending_cursor(request.page_token, scope) if request.page_token else None
+        keyset = Keyset.of(request.page_token, limit, scope, {"d": int, "c": int, "i": str})
+        after = keyset.cursor
         records = await self._interactions.list_pending(
-            tenant, filters, after=after, limit=limit + 1
+            tenant,
+            filters,
+            after=(int(after["d"]), int(after["c"]), str(after["i"])) if after else None,
+            limit=keyset.fetch,
         )
-        response = pb.ListPendingInteractionsResponse(
-            interactions=[interaction_to_proto(r) for r in records[:limit]]
+        page = keyset.page(
+            records, lambda r: {"d": r.deadline_ms, "c": r.created_at_ms, "i": r.interaction_id}
         )
-        if len(records) > limit:
-            last = records[limit - 1]
-            response.next_page_token = encode_page_token(
-                {"d": last.deadline_ms, "c": last.created_at_ms, "i": last.interaction_id}, scope
-            )
-        return response
+        return pb.ListPendingInteractionsResponse(
+            interactions=[interaction_to_proto(r) for r in page.rows],
+            next_page_token=page.next_page_token,
+        )
 
     async def CompleteInteraction(
         self, request: pb.CompleteInteractionRequest, context: Context

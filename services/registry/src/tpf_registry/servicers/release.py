@@ -12,9 +12,8 @@ from tpf_errors import InvalidArgument, ResourceExhausted
 from tpf_registry.releases import RegistrationRequest, ReleaseRegistry
 from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, authorize
 from tpf_registry.servicers.convert import activation_to_proto, policy_from_proto, release_to_proto
+from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
-    decode_page_token,
-    encode_page_token,
     filters_hash,
     page_size,
     required,
@@ -110,18 +109,18 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         pipeline = required(request.pipeline_id, "pipelineId")
         limit = page_size(request.page_size)
         scope = filters_hash(tenant=tenant, pipeline=pipeline)
-        after_seq = 0
-        if request.page_token:
-            after_seq = int(decode_page_token(request.page_token, scope)["seq"])
+        keyset = Keyset.of(request.page_token, limit, scope, {"seq": int})
         rows = await self._registry.list_releases(
-            tenant, pipeline, after_seq=after_seq, limit=limit + 1
+            tenant,
+            pipeline,
+            after_seq=int(keyset.cursor["seq"]) if keyset.cursor else 0,
+            limit=keyset.fetch,
         )
-        response = pb.ListReleasesResponse(
-            releases=[release_to_proto(release) for _, release in rows[:limit]]
+        page = keyset.page(rows, lambda row: {"seq": row[0]})
+        return pb.ListReleasesResponse(
+            releases=[release_to_proto(release) for _, release in page.rows],
+            next_page_token=page.next_page_token,
         )
-        if len(rows) > limit:
-            response.next_page_token = encode_page_token({"seq": rows[limit - 1][0]}, scope)
-        return response
 
     async def GetActiveRelease(
         self, request: pb.GetActiveReleaseRequest, context: Context
@@ -139,15 +138,15 @@ class ReleaseServicer(release_service_pb2_grpc.ReleaseServiceServicer):
         pipeline = required(request.pipeline_id, "pipelineId")
         limit = page_size(request.page_size)
         scope = filters_hash(tenant=tenant, pipeline=pipeline)
-        before: int | None = None
-        if request.page_token:
-            before = int(decode_page_token(request.page_token, scope)["seq"])
+        keyset = Keyset.of(request.page_token, limit, scope, {"seq": int})
         rows = await self._registry.list_activations(
-            tenant, pipeline, before_sequence=before, limit=limit + 1
+            tenant,
+            pipeline,
+            before_sequence=int(keyset.cursor["seq"]) if keyset.cursor else None,
+            limit=keyset.fetch,
         )
-        response = pb.ListActivationsResponse(
-            activations=[activation_to_proto(a) for a in rows[:limit]]
+        page = keyset.page(rows, lambda a: {"seq": a.sequence})
+        return pb.ListActivationsResponse(
+            activations=[activation_to_proto(a) for a in page.rows],
+            next_page_token=page.next_page_token,
         )
-        if len(rows) > limit:
-            response.next_page_token = encode_page_token({"seq": rows[limit - 1].sequence}, scope)
-        return response

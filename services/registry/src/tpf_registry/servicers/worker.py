@@ -21,9 +21,8 @@ from tpf_registry.servicers.access import ADMIN_ROLES, READ_ROLES, WORKER_WRITE_
 from tpf_registry.servicers.convert import worker_to_proto
 from tpf_registry.workers import WorkerRegistry
 from tpf_rpc.auth import ALL_TENANTS, current_principal
+from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
-    decode_page_token,
-    encode_page_token,
     filters_hash,
     page_size,
     required,
@@ -109,23 +108,19 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             contract=contract_version,
             release=release_version,
         )
-        after = ""
-        if request.page_token:
-            after = str(decode_page_token(request.page_token, scope)["after"])
+        keyset = Keyset.of(request.page_token, limit, scope, {"after": str})
         rows = await self._registry.list_workers(
             tenant,
             pipeline,
             contract_version=contract_version,
             release_version=release_version,
-            after_worker_id=after,
-            limit=limit + 1,
+            after_worker_id=str(keyset.cursor["after"]) if keyset.cursor else "",
+            limit=keyset.fetch,
         )
-        response = pb.ListWorkersResponse(workers=[self._view(w) for w in rows[:limit]])
-        if len(rows) > limit:
-            response.next_page_token = encode_page_token(
-                {"after": rows[limit - 1].worker_id}, scope
-            )
-        return response
+        page = keyset.page(rows, lambda w: {"after": w.worker_id})
+        return pb.ListWorkersResponse(
+            workers=[self._view(w) for w in page.rows], next_page_token=page.next_page_token
+        )
 
     async def ResolveWorkers(
         self, request: pb.ResolveWorkersRequest, context: Context
