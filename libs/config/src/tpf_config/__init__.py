@@ -1,7 +1,8 @@
-"""Settings shared by every TPF service: database, redis, gRPC bind, logging, tracing, auth."""
+"""Settings shared by every TPF service: database, redis, gRPC bind, TLS, logging, tracing, auth."""
 
 from tpf_config._errors import ConfigError
 from tpf_config._settings import CommonSettings, env_var_name, load_settings
+from tpf_config._tls import ClientTls, ServerTls, TlsSettings
 from tpf_config._tokens import (
     ALL_TENANTS,
     KNOWN_ROLES,
@@ -19,8 +20,11 @@ __all__ = [
     "ROLE_ADMIN",
     "ROLE_CONTROL_PLANE",
     "ROLE_WORKER",
+    "ClientTls",
     "CommonSettings",
     "ConfigError",
+    "ServerTls",
+    "TlsSettings",
     "TokenGrant",
     "env_var_name",
     "load_settings",

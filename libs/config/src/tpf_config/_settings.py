@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tpf_config._errors import ConfigError
+from tpf_config._tls import TlsSettings
 from tpf_config._tokens import TokenGrant, parse_token_grants
 
 _ENV_PREFIX = "TPF_"
@@ -16,10 +17,11 @@ _ENV_PREFIX = "TPF_"
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(TlsSettings):
     """Settings shared by every service. Read once in `__main__` and passed down.
 
-    A service subclasses it, adds its own fields and overrides `grpc_port`'s default.
+    A service subclasses it, adds its own fields and overrides `grpc_port`'s default. The
+    TPF_TLS_* fields come from TlsSettings.
     """
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX)

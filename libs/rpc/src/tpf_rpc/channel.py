@@ -13,6 +13,7 @@ import grpc
 from opentelemetry import propagate, trace
 
 from tpf_rpc.client_tracing import ClientSpans
+from tpf_rpc.tls import ClientCertificates
 
 # UNAVAILABLE means the call did not run, or the server asked for a retry
 # (DATABASE_UNAVAILABLE, ...); our mutating RPCs take request ids, so a replay is safe.
@@ -52,14 +53,19 @@ def client_channel(
     target: str,
     *,
     token: str | None,
+    tls: ClientCertificates | None = None,
     credentials: grpc.ChannelCredentials | None = None,
     options: Sequence[tuple[str, Any]] = (),
     tracer_provider: trace.TracerProvider | None = None,
 ) -> grpc.aio.Channel:
     """A channel to `target` ("host:port") with retries, bearer token and trace propagation.
 
-    Plain text unless `credentials` is given (TLS). Close it with `await channel.close()`.
+    Plain text unless `tls` (the CA and client certificate files as they are now: a channel
+    keeps them for its life) or `credentials` is given. The server's certificate must name
+    the target's host. Close it with `await channel.close()`.
     """
+    if tls is not None:
+        credentials = tls.grpc_credentials()
     options = [
         ("grpc.enable_retries", 1),
         # gRPC's default reconnect backoff grows to 120 s: a peer restarted during a redeploy

@@ -27,6 +27,7 @@ from tpf_rpc.interceptors import (
     TracingInterceptor,
 )
 from tpf_rpc.metrics import GrpcServerMetrics, MetricsInterceptor, start_metrics_endpoint
+from tpf_rpc.tls import ServerCertificates
 from tpf_telemetry import configure_logging, configure_tracing
 from tpf_telemetry.metrics import new_registry
 
@@ -67,8 +68,11 @@ async def serve(
     With TPF_METRICS_PORT set, `metrics_registry` (the service's own metrics; a fresh registry
     without it) plus per-method gRPC metrics are served at /metrics on that port.
 
-    Raises ConfigError before listening if no tokens are configured (and auth is enabled)
-    or the address cannot be bound.
+    With TPF_TLS_CERT_FILE and TPF_TLS_KEY_FILE the port serves TLS only (and requires client
+    certificates with TPF_TLS_CLIENT_CA_FILE); rotated files are served without a restart.
+
+    Raises ConfigError before listening if no tokens are configured (and auth is enabled),
+    the TLS files cannot be used or the address cannot be bound.
     """
     stop = stop_event if stop_event is not None else asyncio.Event()
     provider = tracer_provider
@@ -80,6 +84,10 @@ async def serve(
             provider = service_tracer_provider(settings, service_name)
         # Reads token files: keep that off the event loop.
         grants = await asyncio.to_thread(settings.token_grants)
+        server_tls = settings.server_tls()
+        certificates = (
+            await asyncio.to_thread(ServerCertificates, server_tls) if server_tls else None
+        )
         if settings.auth_disabled:
             logger.warning("Auth is disabled: every caller is an all-tenant admin")
         registry = metrics_registry if metrics_registry is not None else new_registry()
@@ -103,16 +111,17 @@ async def serve(
         reflection.enable_server_reflection(
             [*service_full_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = _bind(server, settings)
+        port = _bind(server, settings, certificates)
         metrics_endpoint = start_metrics_endpoint(settings, registry)
         for name in ("", *service_full_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         await server.start()
         logger.info(
-            "%s serving gRPC on %s:%d",
+            "%s serving gRPC on %s:%d (%s)",
             service_name,
             settings.grpc_host,
             port,
+            _transport_security(certificates),
             extra={"grpc_port": port},
         )
         await _wait_for_stop(stop)
@@ -128,10 +137,23 @@ async def serve(
                 await asyncio.to_thread(provider.shutdown)
 
 
-def _bind(server: grpc.aio.Server, settings: CommonSettings) -> int:
+def _transport_security(certificates: ServerCertificates | None) -> str:
+    if certificates is None:
+        return "plain text"
+    if certificates.requires_client_certificates:
+        return "TLS, client certificates required"
+    return "TLS"
+
+
+def _bind(
+    server: grpc.aio.Server, settings: CommonSettings, certificates: ServerCertificates | None
+) -> int:
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     try:
-        port = server.add_insecure_port(address)
+        if certificates is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, certificates.grpc_credentials())
     except RuntimeError as error:
         port, cause = 0, str(error)
     else:
