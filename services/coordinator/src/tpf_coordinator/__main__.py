@@ -44,6 +44,7 @@ async def run(settings: CoordinatorSettings) -> None:
         service_full_names=SERVICE_FULL_NAMES,
         on_stop=on_stop,
         error_translators=[database_unavailable, text_not_storable],
+        metrics_registry=coordinator.metrics_registry,
         server_options=[
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),

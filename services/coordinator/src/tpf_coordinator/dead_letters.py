@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tpf_coordinator.domain.dead_letters import redrive_log_line
 from tpf_coordinator.domain.model import ExecutionState, ExecutionStatus
 from tpf_coordinator.domain.transitions import Redrive, apply
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
 from tpf_coordinator.store.dead_letters_postgres import (
@@ -109,6 +110,7 @@ class DeadLetters:
         payloads: Payloads | None = None,
         allowed_prefixes: tuple[str, ...] = (),
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._store = store
         self._executions = executions
@@ -117,6 +119,7 @@ class DeadLetters:
         self._payloads = payloads
         self._allowed_prefixes = allowed_prefixes
         self._max_payload_bytes = max_payload_bytes
+        self._metrics = metrics if metrics is not None else CoordinatorMetrics()
 
     async def list_dead_letters(
         self,
@@ -197,6 +200,7 @@ class DeadLetters:
                 by=order.actor,
                 reason=reason,
             )
+        self._metrics.committed([transition])
         after = transition.after
         log.info(
             redrive_log_line(

@@ -30,7 +30,9 @@ from tpf_coordinator.domain.interactions import (
     require_unexpired,
     require_waiting_on,
 )
+from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.domain.transitions import InteractionCompleted, apply
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore, identity_of
 from tpf_coordinator.store.interactions_postgres import (
@@ -41,6 +43,7 @@ from tpf_coordinator.store.interactions_postgres import (
     PostgresInteractionStore,
 )
 from tpf_coordinator.store.transitions_sql import write_transition
+from tpf_coordinator.tracing import trace_resume
 from tpf_coordinator.work_outcomes import multi_snapshot
 from tpf_envelope import Envelope, decode
 from tpf_errors import FailedPrecondition, NotFound
@@ -91,6 +94,7 @@ class Interactions:
         max_payload_bytes: int,
         payloads: Payloads | None = None,
         record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._store = store
         self._executions = executions
@@ -100,6 +104,7 @@ class Interactions:
         self._max_payload_bytes = max_payload_bytes
         self._payloads = payloads
         self._record_ttl_ms = record_ttl_ms
+        self._metrics = metrics if metrics is not None else CoordinatorMetrics()
 
     async def list_pending(
         self,
@@ -129,6 +134,7 @@ class Interactions:
         if not interaction_id and not request.correlation_id:
             interaction_id = resume_tokens.read_unverified(request.resume_token).interaction_id
         now_ms = self._now_ms()
+        resumed: list[Transition] = []
         async with self._store.connection() as conn, conn.transaction():
             found = await self._store.find(
                 conn,
@@ -191,6 +197,9 @@ class Interactions:
                     payloads=self._payloads,
                 )
                 version = transition.after.version
+                trace_resume(execution, interaction.interaction_id)
+                resumed.append(transition)
+        self._metrics.committed(resumed)
         log.info(
             "interaction completed (item %d of %d)",
             progress.completed_item_count,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from tpf.coordinator.v1 import (
     dead_letter_service_pb2,
@@ -28,6 +29,7 @@ from tpf_coordinator.clock import system_now_ms
 from tpf_coordinator.dead_letters import DeadLetters
 from tpf_coordinator.executions import Executions
 from tpf_coordinator.interactions import Interactions
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
@@ -44,6 +46,7 @@ from tpf_coordinator.store.dead_letters_postgres import PostgresDeadLetterStore
 from tpf_coordinator.store.event_feed_postgres import PostgresEventFeedStore
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
 from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
+from tpf_coordinator.store.metrics_postgres import read_backlog
 from tpf_coordinator.store.release_drift_postgres import PostgresPinnedExecutions
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
@@ -54,6 +57,7 @@ from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseS
 from tpf_objects import S3Config, object_store_for
 from tpf_rpc.channel import client_channel
 from tpf_store import Pool
+from tpf_telemetry.metrics import PeriodicRefresh, PoolStatsCollector, new_registry
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,7 @@ class Coordinator:
     register: Callable[[grpc.aio.Server], None]
     start: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]]
+    metrics_registry: CollectorRegistry
 
 
 def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: str) -> Coordinator:
@@ -111,6 +116,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
     catalog = ReleaseCatalog(
         channel, ttl_s=settings.registry_cache_s, rpc_timeout_s=settings.registry_timeout_s
     )
+    registry = new_registry()
+    metrics = CoordinatorMetrics(registry)
+    registry.register(PoolStatsCollector("tpf-coordinator", pool.get_stats))
     notifications = Notifications(database_url)
     leases = lease_store_for(settings, pool)
     payloads = Payloads(
@@ -132,6 +140,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
+        metrics=metrics,
     )
     work = WorkCoordinator(
         store=PostgresWorkStore(pool),
@@ -144,6 +153,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         max_wait_ms=settings.max_claim_wait_ms,
         dlq_log_enabled=settings.dlq_log,
         payloads=payloads,
+        metrics=metrics,
     )
     request_ids = RequestIds(PostgresRequestIds(pool), now_ms=system_now_ms)
     interactions = Interactions(
@@ -155,6 +165,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         max_payload_bytes=settings.max_payload_bytes,
         payloads=payloads,
         record_ttl_ms=settings.interaction_record_ttl_ms,
+        metrics=metrics,
     )
     dead_letters = DeadLetters(
         store=PostgresDeadLetterStore(pool),
@@ -164,6 +175,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         payloads=payloads,
         allowed_prefixes=allowed_prefixes,
         max_payload_bytes=settings.max_payload_bytes,
+        metrics=metrics,
     )
     release_drift = ReleaseDriftReports(
         pinned=PostgresPinnedExecutions(pool),
@@ -182,7 +194,14 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         max_lease_expiries=settings.max_lease_expiries,
         forget_request_ids=request_ids.forget_old,
         interaction_record_ttl_ms=settings.interaction_record_ttl_ms,
+        metrics=metrics,
     )
+
+    async def refresh_backlog() -> None:
+        metrics.backlog(await read_backlog(pool, now_ms=system_now_ms()))
+
+    # Only while /metrics is served: nobody reads the gauges otherwise.
+    backlog = PeriodicRefresh("backlog", refresh_backlog, settings.metrics_refresh_s)
 
     def register(server: grpc.aio.Server) -> None:
         execution_service_pb2_grpc.add_ExecutionServiceServicer_to_server(
@@ -207,11 +226,14 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
     async def start() -> None:
         await notifications.start()
         sweeper.start()
+        if settings.metrics_port:
+            backlog.start()
 
     async def stop() -> None:
+        await backlog.close()
         await sweeper.close()
         await notifications.close()
         await leases.close()
         await channel.close()
 
-    return Coordinator(register=register, start=start, stop=stop)
+    return Coordinator(register=register, start=start, stop=stop, metrics_registry=registry)

@@ -21,6 +21,7 @@ from tpf_coordinator.domain.failures import dlq_log_line
 from tpf_coordinator.domain.interactions import DEFAULT_RECORD_TTL_MS
 from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.domain.transitions import AwaitTimedOut, LeaseExpired, apply
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.sweeper_postgres import (
@@ -61,6 +62,7 @@ class Sweeper:
         max_lease_expiries: int,
         forget_request_ids: Callable[[], Awaitable[int]] | None = None,
         interaction_record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._leases = leases
@@ -70,6 +72,7 @@ class Sweeper:
         self._max_expiries = max_lease_expiries
         self._forget_request_ids = forget_request_ids
         self._record_ttl_ms = interaction_record_ttl_ms
+        self._metrics = metrics if metrics is not None else CoordinatorMetrics()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -106,6 +109,7 @@ class Sweeper:
     async def sweep_once(self) -> SweepReport:
         report = SweepReport()
         lines: list[str] = []
+        written: list[Transition] = []
         async with self._pool.connection() as conn, conn.transaction():
             if not await try_lead(conn):
                 return report
@@ -122,6 +126,7 @@ class Sweeper:
                     actor=ACTOR,
                 )
                 await write_transition(conn, identity_of(record), transition)
+                written.append(transition)
                 if transition.dead_letter_reason is not None:
                     report.failed += 1
                     lines.append(_dlq_line(record.tenant_id, record.execution_id, transition))
@@ -137,6 +142,7 @@ class Sweeper:
                     actor=ACTOR,
                 )
                 await write_transition(conn, identity_of(waiting), transition)
+                written.append(transition)
                 report.timed_out += 1
             report.expired_interactions = await expire_interactions(
                 conn,
@@ -144,6 +150,7 @@ class Sweeper:
                 now_ms=now_ms,
                 limit=self._limit,
             )
+        self._metrics.committed(written)
         for line in lines:
             dlq_log.error(line)
         if self._forget_request_ids is not None:

@@ -25,6 +25,7 @@ from tpf_coordinator.domain.transitions import (
     StepFailed,
     apply,
 )
+from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
@@ -32,6 +33,7 @@ from tpf_coordinator.store.executions_postgres import identity_of
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
 from tpf_coordinator.store.work_postgres import ClaimFilter, PostgresWorkStore
+from tpf_coordinator.tracing import completion_span, trace_claims
 from tpf_coordinator.work_outcomes import (
     AwaitAsked,
     Claimed,
@@ -95,6 +97,7 @@ class WorkCoordinator:
         dlq_log_enabled: bool = True,
         payloads: Payloads,
         rand: Callable[[], float] = random.random,
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -107,6 +110,7 @@ class WorkCoordinator:
         self._dlq_log_enabled = dlq_log_enabled
         self._rand = rand
         self._payloads = payloads
+        self._metrics = metrics if metrics is not None else CoordinatorMetrics()
 
     def lease_ms(self, requested_ms: int) -> int:
         return (
@@ -125,6 +129,8 @@ class WorkCoordinator:
         deadline = time.monotonic() + min(wait_ms, self._max_wait_ms) / 1000
         while True:
             batch = _ClaimBatch()
+            claim_started_ns = time.time_ns()
+            started = time.perf_counter()
             records = await self._store.claim(
                 owner=dispatcher_id,
                 limit=max_items,
@@ -133,6 +139,7 @@ class WorkCoordinator:
                 filters=filters,
                 before_commit=partial(self._work_items, batch),
             )
+            self._metrics.claimed(len(records), time.perf_counter() - started)
             if records:
                 await self._record_leases(records)
                 if batch.failed:
@@ -140,6 +147,7 @@ class WorkCoordinator:
                 if batch.ended:
                     await self._succeed_after_final_await(batch.ended)
                 if batch.claimed:
+                    trace_claims(batch.claimed, claim_started_ns)
                     return batch.claimed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -209,6 +217,7 @@ class WorkCoordinator:
         Completing the interaction queues the execution after the await, where no step is left;
         the claim that picks it up finishes it here instead of handing out an empty work item.
         """
+        written: list[Transition] = []
         async with self._store.connection() as conn, conn.transaction():
             locked = await self._store.lock_many(
                 conn, [(r.tenant_id, r.execution_id) for r in records]
@@ -229,17 +238,24 @@ class WorkCoordinator:
                     result=encode_result(outputs),
                     payloads=self._payloads,
                 )
+                written.append(transition)
+        self._metrics.committed(written)
 
     async def renew(
         self, *, dispatcher_id: str, leases: Sequence[tuple[str, str, int]], lease_ms: int
     ) -> list[RenewResult]:
         expires_at = self._now_ms() + lease_ms
-        return await self._leases.renew(
+        results = await self._leases.renew(
             [
                 Lease(LeaseKey(tenant, execution), dispatcher_id, token, expires_at)
                 for tenant, execution, token in leases
             ]
         )
+        # Every refusal answers STALE_FENCING_TOKEN: the caller no longer holds the claim.
+        refused = sum(1 for result in results if not result.renewed)
+        if refused:
+            self._metrics.fencing_rejections.labels("renew").inc(refused)
+        return results
 
     async def complete(
         self, *, dispatcher_id: str, completions: Sequence[Completion]
@@ -261,8 +277,11 @@ class WorkCoordinator:
                     result.error = _stale(completion, record)
                     continue
                 try:
-                    async with conn.transaction():
-                        updated = await self._apply(conn, dispatcher_id, record, completion, result)
+                    with completion_span(record, completion.outcome):
+                        async with conn.transaction():
+                            updated = await self._apply(
+                                conn, dispatcher_id, record, completion, result
+                            )
                 except TpfError as error:
                     result.error = error
                     continue
@@ -272,6 +291,7 @@ class WorkCoordinator:
                 locked[(completion.tenant_id, completion.execution_id)] = updated
                 result.accepted = True
                 result.record = updated
+        self._count_completions(results)
         for result in results:
             for line in result.log_lines:
                 dlq_log.error(line)
@@ -294,6 +314,18 @@ class WorkCoordinator:
             if result.next_work is not None:
                 await self._record_leases([result.next_work.record])
         return results
+
+    def _count_completions(self, results: Sequence[CompletionResult]) -> None:
+        """After the commit: what the accepted items wrote, and the stale ones refused."""
+        self._metrics.committed(
+            (r.transition for r in results if r.accepted and r.transition is not None),
+            reported=True,
+        )
+        stale = sum(
+            1 for r in results if r.error is not None and r.error.reason == "STALE_FENCING_TOKEN"
+        )
+        if stale:
+            self._metrics.fencing_rejections.labels("complete").inc(stale)
 
     async def _apply(
         self,
@@ -363,6 +395,7 @@ class WorkCoordinator:
         )
         if isinstance(outcome, AwaitAsked):
             await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)
+        result.transition = transition
         if transition.dead_letter_reason is not None and self._dlq_log_enabled:
             result.log_lines.append(self._dlq_line(record, release, transition))
         updated = _with_state(record, transition, payload if set_payload else record.payload)

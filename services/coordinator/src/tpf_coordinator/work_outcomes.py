@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tpf_coordinator.domain.failures import truncate_message
-from tpf_coordinator.domain.model import StepFailure
+from tpf_coordinator.domain.model import StepFailure, Transition
 from tpf_coordinator.release_catalog import ReleaseInfo, StepInfo
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.work_postgres import NewAwait
@@ -85,6 +85,8 @@ class CompletionResult:
     error: TpfError | None = None
     record: ExecutionRecord | None = None
     next_work: Claimed | None = None
+    # What the item wrote (counted once the batch commits, and only if it was accepted).
+    transition: Transition | None = None
     log_lines: list[str] = field(default_factory=list)
 
 

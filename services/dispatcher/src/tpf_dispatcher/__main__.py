@@ -48,6 +48,7 @@ async def run(settings: DispatcherSettings) -> None:
         service_full_names=SERVICE_FULL_NAMES,
         stop_event=DrainThenStop(lambda: service.dispatcher.drain(settings.drain_timeout_s)),
         on_stop=service.close,
+        metrics_registry=service.metrics_registry,
     )
 
 

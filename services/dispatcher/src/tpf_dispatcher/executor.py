@@ -9,6 +9,7 @@ dead-lettered instead of silently waiting for its lease to expire.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from tpf.registry.v1 import worker_pb2
 from tpf_dispatcher.clients import WorkerClients, WorkerIdentityMismatch
 from tpf_dispatcher.commands import command_for, step_timeout_s
 from tpf_dispatcher.directory import ReleaseFacts, ReleaseKey, WorkerDirectory, wall_clock_ms
+from tpf_dispatcher.metrics import DispatcherMetrics
 from tpf_dispatcher.outcomes import (
     REGISTRY_UNAVAILABLE,
     WORKER_IDENTITY_MISMATCH,
@@ -47,11 +49,13 @@ class Executor:
         config: ExecutorConfig,
         *,
         now_ms: Callable[[], int] = wall_clock_ms,
+        metrics: DispatcherMetrics | None = None,
     ) -> None:
         self._directory = directory
         self._clients = clients
         self._config = config
         self._now_ms = now_ms
+        self._metrics = metrics if metrics is not None else DispatcherMetrics()
 
     async def run(self, item: wpb.WorkItem) -> wpb.WorkOutcome:
         """The outcome to report for `item`."""
@@ -111,12 +115,14 @@ class Executor:
             "version": item.fencing_token,
             "trace_id": item.attempt_key,
         }
+        started = time.perf_counter()
         try:
             client = await self._clients.client_for(
                 worker, item.identity, release_digest=release.artifact_digest, timeout_s=timeout_s
             )
             result = await client.execute(command_for(item), timeout_s=timeout_s)
         except WorkerIdentityMismatch as error:
+            self._metrics.transport_errors.labels(worker.protocol).inc()
             self._directory.forget(key)
             self._clients.distrust(worker, release.artifact_digest)
             log.error("%s", error, extra=context)
@@ -124,6 +130,7 @@ class Executor:
                 item, WORKER_IDENTITY_MISMATCH, str(error), worker_id=worker.worker_id
             )
         except TransportFailure as failure:
+            self._metrics.transport_errors.labels(worker.protocol).inc()
             # The worker may be gone or replaced: resolve again and re-check its identity.
             self._directory.forget(key)
             self._clients.distrust(worker, release.artifact_digest)
@@ -135,7 +142,7 @@ class Executor:
                 extra=context,
             )
             return transport_failed(item, failure, worker_id=worker.worker_id)
-        return outcome_for_result(
+        outcome = outcome_for_result(
             item,
             result,
             step_count=release.step_count,
@@ -143,3 +150,7 @@ class Executor:
             worker_id=worker.worker_id,
             fallback_deadline_epoch_ms=self._now_ms() + int(timeout_s * 1000),
         )
+        self._metrics.step_duration.labels(
+            worker.protocol, outcome.WhichOneof("outcome") or "none"
+        ).observe(time.perf_counter() - started)
+        return outcome

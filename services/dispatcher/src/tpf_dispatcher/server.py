@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from tpf.coordinator.v1 import work_service_pb2_grpc
 from tpf.dispatcher.v1 import dispatcher_service_pb2, dispatcher_service_pb2_grpc
@@ -13,13 +14,16 @@ from tpf_config import resolve_secret_ref
 from tpf_dispatcher.clients import RemoteWorkerConfig, WorkerClients
 from tpf_dispatcher.directory import WorkerDirectory
 from tpf_dispatcher.dispatcher import DispatchConfig, Dispatcher
+from tpf_dispatcher.engine_metrics import EngineCollector
 from tpf_dispatcher.executor import Executor, ExecutorConfig
 from tpf_dispatcher.hosted import load_hosted_pipelines
 from tpf_dispatcher.local_workers import LocalWorkerHost
+from tpf_dispatcher.metrics import DispatcherMetrics
 from tpf_dispatcher.outcomes import FailureClasses
 from tpf_dispatcher.settings import DispatcherSettings, split_list
 from tpf_dispatcher.status import DispatcherStatusServicer
 from tpf_rpc.channel import client_channel
+from tpf_telemetry.metrics import new_registry
 from tpf_worker.transports.sqs import SqsConfig
 
 SERVICE_FULL_NAMES = (
@@ -46,6 +50,7 @@ class DispatcherService:
     clients: WorkerClients
     channels: tuple[grpc.aio.Channel, ...]
     local_workers: LocalWorkerHost
+    metrics_registry: CollectorRegistry
 
     def register(self, server: grpc.aio.Server) -> None:
         dispatcher_service_pb2_grpc.add_DispatcherServiceServicer_to_server(self.servicer, server)
@@ -76,6 +81,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         token=_secret(settings.registry_token, "TPF_REGISTRY_TOKEN"),
         options=_CHANNEL_OPTIONS,
     )
+    metrics_registry = new_registry()
     directory = WorkerDirectory(
         registry, ttl_s=settings.worker_cache_s, rpc_timeout_s=settings.rpc_timeout_s
     )
@@ -103,6 +109,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
                 extra_non_retryable=frozenset(split_list(settings.non_retryable_failure_classes))
             ),
         ),
+        metrics=DispatcherMetrics(metrics_registry),
     )
     dispatcher = Dispatcher(
         DispatchConfig(
@@ -123,6 +130,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         work_service_pb2_grpc.WorkServiceStub(coordinator),
         executor,
     )
+    metrics_registry.register(EngineCollector(dispatcher.snapshot))
     servicer = DispatcherStatusServicer(dispatcher, directory, clients, hosted)
     # Serve only what this dispatcher claims: its tenant, pipeline and release filters.
     claimed_pipelines = set(split_list(settings.pipeline_ids))
@@ -135,4 +143,6 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         release_versions=split_list(settings.release_versions),
         heartbeat_s=settings.local_worker_heartbeat_s,
     )
-    return DispatcherService(dispatcher, servicer, clients, (coordinator, registry), local_workers)
+    return DispatcherService(
+        dispatcher, servicer, clients, (coordinator, registry), local_workers, metrics_registry
+    )

@@ -11,10 +11,13 @@ from aiohttp import web
 from tpf_config import ConfigError
 from tpf_gateway.app import build_app
 from tpf_gateway.auth import TokenGuard
+from tpf_gateway.http_metrics import HttpMetrics
 from tpf_gateway.routes import Family, Upstream, build_route_table
 from tpf_gateway.settings import GatewaySettings
 from tpf_gateway.upstream import Upstreams
+from tpf_rpc.metrics import start_metrics_endpoint
 from tpf_rpc.server import run_main, service_tracer_provider
+from tpf_telemetry.metrics import new_registry
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ async def run(settings: GatewaySettings) -> None:
     if settings.auth_disabled:
         logger.warning("Auth is disabled: every REST caller is let through")
     routes = build_route_table()
+    metrics_registry = new_registry()
     upstreams = Upstreams(
         {
             Upstream.COORDINATOR: settings.coordinator_target,
@@ -54,11 +58,14 @@ async def run(settings: GatewaySettings) -> None:
         enabled_families=enabled,
         max_body_bytes=settings.gateway_max_body_bytes,
         health_timeout_s=settings.gateway_health_timeout_s,
+        metrics=HttpMetrics(metrics_registry) if settings.metrics_port else None,
         tracer_provider=tracer_provider,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    metrics_endpoint = None
     try:
+        metrics_endpoint = start_metrics_endpoint(settings, metrics_registry)
         site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port)
         try:
             await site.start()
@@ -80,6 +87,8 @@ async def run(settings: GatewaySettings) -> None:
     finally:
         await runner.cleanup()
         await upstreams.close()
+        if metrics_endpoint is not None:
+            await asyncio.to_thread(metrics_endpoint.stop)
         # Flushes buffered spans, which blocks; keep it off the event loop.
         await asyncio.to_thread(tracer_provider.shutdown)
 

@@ -18,6 +18,7 @@ from opentelemetry import trace
 from tpf_gateway.auth import TokenGuard
 from tpf_gateway.binding import BindingError
 from tpf_gateway.health import Health
+from tpf_gateway.http_metrics import HttpMetrics, metrics_middleware
 from tpf_gateway.http_tracing import tracing_middleware
 from tpf_gateway.openapi import OPENAPI_PATH, build_openapi
 from tpf_gateway.problems import Problem, ProblemError, render
@@ -39,11 +40,17 @@ def build_app(
     enabled_families: Sequence[Family] = (Family.CONTROL_PLANE, Family.ADMIN),
     max_body_bytes: int,
     health_timeout_s: float = 2.0,
+    metrics: HttpMetrics | None = None,
     tracer_provider: trace.TracerProvider | None = None,
 ) -> web.Application:
     """Without `tracer_provider`, requests are traced by the global one (if any is set)."""
+    metering = [metrics_middleware(metrics)] if metrics is not None else []
     app = web.Application(
-        middlewares=[tracing_middleware(tracer_provider), error_middleware(max_body_bytes)],
+        middlewares=[
+            tracing_middleware(tracer_provider),
+            *metering,
+            error_middleware(max_body_bytes),
+        ],
         client_max_size=max_body_bytes,
     )
     Health(upstreams, timeout_s=health_timeout_s).add_routes(app)

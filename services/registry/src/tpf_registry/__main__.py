@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from tpf_registry.server import SERVICE_FULL_NAMES, build_registrar
+from tpf_registry.server import SERVICE_FULL_NAMES, build_metrics, build_registrar
 from tpf_registry.settings import RegistrySettings
 from tpf_rpc.server import run_main, serve
 from tpf_store import migrate_service_database, open_service_database, parse_service_command
@@ -25,13 +25,22 @@ async def run(settings: RegistrySettings) -> None:
         max_size=settings.db_pool_max_size,
         migrate_on_start=settings.migrate_on_start,
     )
+    metrics_registry, gauges = build_metrics(settings, database.pool)
+    if settings.metrics_port:
+        gauges.start()
+
+    async def on_stop() -> None:
+        await gauges.close()
+        await database.close()
+
     await serve(
         settings=settings,
         service_name="tpf-registry",
         domain="tpf.registry",
         register=build_registrar(settings, database.pool),
         service_full_names=SERVICE_FULL_NAMES,
-        on_stop=database.close,
+        on_stop=on_stop,
+        metrics_registry=metrics_registry,
         error_translators=[database_unavailable, text_not_storable],
         server_options=[
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),

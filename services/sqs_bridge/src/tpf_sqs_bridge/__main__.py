@@ -11,14 +11,17 @@ import asyncio
 
 from tpf_rpc.server import run_main, serve
 from tpf_sqs_bridge.bridge import Bridge
+from tpf_sqs_bridge.metrics import BridgeMetrics
 from tpf_sqs_bridge.settings import BridgeSettings
+from tpf_telemetry.metrics import new_registry
 
 SERVICE_NAME = "tpf-sqs-bridge"
 
 
 async def run(settings: BridgeSettings) -> None:
     stop = asyncio.Event()
-    bridge = Bridge(settings)
+    metrics_registry = new_registry()
+    bridge = Bridge(settings, BridgeMetrics(metrics_registry))
     await bridge.open()
     bridge.start(stop)
 
@@ -35,6 +38,7 @@ async def run(settings: BridgeSettings) -> None:
         service_full_names=(),
         on_stop=on_stop,
         stop_event=stop,
+        metrics_registry=metrics_registry,
     )
 
 

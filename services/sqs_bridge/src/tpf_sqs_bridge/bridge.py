@@ -23,6 +23,7 @@ from tpf.coordinator.v1 import (
 from tpf_config import ConfigError, env_var_name
 from tpf_rpc.channel import client_channel
 from tpf_sqs_bridge.consumer import ConsumerPolicy, Destinations, QueueConsumer
+from tpf_sqs_bridge.metrics import BridgeMetrics
 from tpf_sqs_bridge.operations import CompleteOperation, SubmitOperation
 from tpf_sqs_bridge.settings import BridgeSettings
 from tpf_sqs_bridge.sqs import SqsEndpoint, SqsQueues, sqs_client
@@ -36,8 +37,9 @@ def _now_ms() -> int:
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings) -> None:
+    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics if metrics is not None else BridgeMetrics()
         self._resources = contextlib.AsyncExitStack()
         self._consumers: list[QueueConsumer] = []
         self._events: TerminalEventPublisher | None = None
@@ -73,6 +75,7 @@ class Bridge:
                 tenant_ids=settings.events_tenant_ids,
                 batch_size=settings.events_batch_size,
                 call_timeout_s=settings.coordinator_call_timeout_s,
+                metrics=self._metrics,
             )
         self._consumers = self._build_consumers(queues, channel, executions)
 
@@ -106,6 +109,7 @@ class Bridge:
                     policy=policy,
                     destinations=destinations,
                     now_ms=_now_ms,
+                    metrics=self._metrics,
                 )
             )
         if settings.sqs_completion_queue_url is not None:
@@ -121,6 +125,7 @@ class Bridge:
                     policy=policy,
                     destinations=destinations,
                     now_ms=_now_ms,
+                    metrics=self._metrics,
                 )
             )
         return consumers

@@ -23,6 +23,13 @@ import grpc
 from tpf_errors import TpfError, field_invalid
 from tpf_sqs_bridge.bodies import JsonBody, dead_letter, rejected_reply
 from tpf_sqs_bridge.messages import MessageBody
+from tpf_sqs_bridge.metrics import (
+    OUTCOME_DEAD_LETTERED,
+    OUTCOME_ERROR,
+    OUTCOME_HANDLED,
+    OUTCOME_RETRIED,
+    BridgeMetrics,
+)
 from tpf_sqs_bridge.operations import Operation
 from tpf_sqs_bridge.refusals import Refusal, refusal_of_invalid_message, refusal_of_rpc_error
 from tpf_sqs_bridge.sqs import ReceivedMessage, SqsQueues, UnusableQueue
@@ -64,7 +71,9 @@ class QueueConsumer:
         policy: ConsumerPolicy,
         destinations: Destinations,
         now_ms: Callable[[], int],
+        metrics: BridgeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else BridgeMetrics()
         self._queue_url = queue_url
         self._operation = operation
         self._queues = queues
@@ -124,6 +133,7 @@ class QueueConsumer:
             try:
                 await self._handle(message)
             except Exception:
+                self._count(OUTCOME_ERROR)
                 # Not deleted, so SQS redelivers it; the receive limit bounds the repeats.
                 log.exception(
                     "message %s left for redelivery after an unexpected error",
@@ -165,6 +175,7 @@ class QueueConsumer:
                 )
                 await self._send_dead_letter(message, refusal, CAUSE_REPLY_UNDELIVERABLE)
             await self._queues.delete(message)
+            self._count(OUTCOME_HANDLED)
 
     async def _refused(
         self,
@@ -197,6 +208,7 @@ class QueueConsumer:
             extra={"receive_count": message.receive_count},
         )
         await self._queues.hide(message, seconds=delay_s)
+        self._count(OUTCOME_RETRIED)
 
     async def _give_up(
         self,
@@ -229,6 +241,7 @@ class QueueConsumer:
             log.warning("rejection of %s not delivered: %s", message.message_id, error)
         await self._send_dead_letter(message, refusal, cause)
         await self._queues.delete(message)
+        self._count(OUTCOME_DEAD_LETTERED)
 
     async def _send_reply(self, reply_queue_url: str | None, body: JsonBody) -> None:
         destination = reply_queue_url or self._destinations.default_reply_queue_url
@@ -249,6 +262,10 @@ class QueueConsumer:
                 dead_lettered_at_ms=self._now_ms(),
             ),
         )
+        self._metrics.poison.labels(self._operation.name, cause).inc()
+
+    def _count(self, outcome: str) -> None:
+        self._metrics.messages.labels(self._operation.name, outcome).inc()
 
     @contextlib.asynccontextmanager
     async def _kept_invisible(self, message: ReceivedMessage) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ import grpc
 from tpf.coordinator.v1 import terminal_event_pb2, terminal_event_service_pb2_grpc
 from tpf.coordinator.v1 import terminal_event_service_pb2 as tpb
 from tpf_sqs_bridge.bodies import terminal_event
+from tpf_sqs_bridge.metrics import BridgeMetrics
 from tpf_sqs_bridge.refusals import refusal_of_rpc_error
 from tpf_sqs_bridge.sqs import SqsQueues
 
@@ -67,7 +68,9 @@ class TerminalEventPublisher:
         tenant_ids: tuple[str, ...],
         batch_size: int,
         call_timeout_s: float,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else BridgeMetrics()
         self._stub = stub
         self._queues = queues
         self._events_queue_url = events_queue_url
@@ -181,6 +184,7 @@ class TerminalEventPublisher:
                     refused = list(range(len(pending)))
                 if refused and len(refused) < len(pending):
                     log.warning("SQS refused %d of %d terminal events", len(refused), len(pending))
+                self._metrics.terminal_events.inc(len(pending) - len(refused))
                 pending = [pending[index] for index in refused]
                 if pending:
                     if stop.is_set():

@@ -1,7 +1,8 @@
 """Execution state as the domain sees it: statuses, events, the row state a transition changes.
 
 The status set is declared once here; the proto enum (`tpf.common.v1.ExecutionStatus`) and the
-SQL CHECK on `executions.status` list the same names (a unit test asserts the three agree).
+SQL CHECK on `executions.status` list the same names
+(tests/integration/test_coordinator_status_sets.py checks the three against the migrated schema).
 """
 
 from __future__ import annotations

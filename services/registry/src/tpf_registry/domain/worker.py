@@ -55,14 +55,26 @@ class Worker:
     version: int
 
     def state(self, *, now_ms: int, windows: LifecycleWindows) -> WorkerState:
-        if self.draining_since_epoch_ms > 0:
-            return WorkerState.DRAINING
-        silent_ms = now_ms - self.last_heartbeat_at_epoch_ms
-        if windows.unavailable_after_ms and silent_ms > windows.unavailable_after_ms:
-            return WorkerState.UNAVAILABLE
-        if windows.stale_after_ms and silent_ms > windows.stale_after_ms:
-            return WorkerState.STALE
-        return WorkerState.HEALTHY
+        return worker_state(
+            draining_since_ms=self.draining_since_epoch_ms,
+            last_heartbeat_ms=self.last_heartbeat_at_epoch_ms,
+            now_ms=now_ms,
+            windows=windows,
+        )
+
+
+def worker_state(
+    *, draining_since_ms: int, last_heartbeat_ms: int, now_ms: int, windows: LifecycleWindows
+) -> WorkerState:
+    """The effective state of a worker record with these columns, at `now_ms`."""
+    if draining_since_ms > 0:
+        return WorkerState.DRAINING
+    silent_ms = now_ms - last_heartbeat_ms
+    if windows.unavailable_after_ms and silent_ms > windows.unavailable_after_ms:
+        return WorkerState.UNAVAILABLE
+    if windows.stale_after_ms and silent_ms > windows.stale_after_ms:
+        return WorkerState.STALE
+    return WorkerState.HEALTHY
 
 
 @dataclass(frozen=True, slots=True)
