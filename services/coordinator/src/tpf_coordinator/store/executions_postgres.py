@@ -24,11 +24,12 @@ INSERT INTO executions (
     tenant_id, execution_id, pipeline_id, contract_version, release_version, status, step_index,
     attempt, version, input_shape, result_shape, idempotency_key, input_fingerprint,
     next_due_at_ms, payload_type_id, payload_encoding, payload, payload_ref, created_at_ms,
-    updated_at_ms)
+    updated_at_ms, trace_parent)
 VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
         %(release_version)s, 'QUEUED', 0, 0, 0, %(input_shape)s, %(result_shape)s,
         %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
-        %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s)
+        %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s,
+        %(trace_parent)s)
 ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
 RETURNING *
 """
@@ -68,6 +69,8 @@ class NewExecution:
     payload_text: StoredText
     now_ms: int
     actor: str
+    # W3C traceparent of the submitting call: later steps' spans join its trace.
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class PostgresExecutionStore:
                     "payload": new.payload_text.inline,
                     "payload_ref": new.payload_text.ref,
                     "now_ms": new.now_ms,
+                    "trace_parent": new.trace_parent,
                 },
             )
             row = await cur.fetchone()

@@ -36,6 +36,8 @@ class ExecutionRecord:
     # Set when the payload / result text lives in the object store (see payloads.py).
     payload_ref: str | None = None
     result_ref: str | None = None
+    # W3C traceparent of the submit (None before migration 0006 or with tracing off).
+    trace_parent: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ExecutionRecord:
@@ -59,6 +61,7 @@ class ExecutionRecord:
             created_at_ms=row["created_at_ms"],
             payload_ref=row["payload_ref"],
             result_ref=row["result_ref"],
+            trace_parent=row.get("trace_parent"),
         )
 
 
