@@ -176,6 +176,7 @@ def work_item(claimed: Claimed) -> work_service_pb2.WorkItem:
             ),
         ),
         lease_expires_at=expires,
+        trace_parent=record.trace_parent or "",
     )
     if record.payload is not None:
         item.input_payload.CopyFrom(envelope_to_proto(record.payload))
