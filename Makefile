@@ -11,12 +11,9 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 GEN := libs/proto/src
 THIRD_PARTY := third_party/proto
 PROTO_FILES = $(shell find proto -name '*.proto' | sort)
-GOOGLE_PROTOS := google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto \
-	google/rpc/status.proto google/rpc/error_details.proto google/rpc/code.proto
 
 export UV_SYSTEM_CERTS := 1
 export UV_PYTHON_DOWNLOADS := never
@@ -35,17 +32,9 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml s
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	touch $@
 
+# The same script generates the image's code (Dockerfile, scripts/stage-image.sh).
 $(GEN)/.generated: $(VENV)/.synced $(PROTO_FILES)
-	rm -rf $(THIRD_PARTY) $(GEN)/tpf $(GEN)/org
-	mkdir -p $(THIRD_PARTY)
-	cd $(SITE) && cp --parents $(GOOGLE_PROTOS) $(CURDIR)/$(THIRD_PARTY)/
-	$(BIN)/python -m grpc_tools.protoc -Iproto -I$(THIRD_PARTY) \
-		-I$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))') \
-		--python_out=$(GEN) --grpc_python_out=$(GEN) \
-		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$(GEN) \
-		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=$(GEN) \
-		$(PROTO_FILES)
-	find $(GEN) -mindepth 1 -type d ! -name __pycache__ -exec touch {}/__init__.py \;
+	scripts/gen-proto.sh $(BIN)/python
 	touch $@
 
 # Debian package for each command the tests run; installed when the command is missing, or fail.
@@ -64,12 +53,13 @@ proto: ## regenerate Python code from proto/
 	rm -f $(GEN)/.generated
 	$(MAKE) $(GEN)/.generated
 
-lint: setup ## buf lint + buf format check + ruff + mypy
+lint: setup ## buf lint + buf format check + ruff + mypy + hadolint
 	$(BIN)/buf lint
 	$(BIN)/buf format proto --diff --exit-code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs services tests bench
+	$(BIN)/hadolint Dockerfile
 
 format: setup ## apply buf format and ruff format
 	$(BIN)/buf format proto -w
