@@ -1,6 +1,6 @@
 """Content-addressed object storage: a local directory or S3, behind one small protocol."""
 
-from tpf_objects.s3 import S3Config, S3Location
+from tpf_objects.s3 import S3Config, S3Location, SharedS3Client
 from tpf_objects.store import (
     LocalObjectStore,
     ObjectStore,
@@ -16,5 +16,6 @@ __all__ = [
     "S3Config",
     "S3Location",
     "S3ObjectStore",
+    "SharedS3Client",
     "object_store_for",
 ]

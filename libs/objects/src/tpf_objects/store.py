@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tpf_objects.s3 import S3Config, S3Location
+from tpf_objects.s3 import S3Config, S3Location, SharedS3Client
 
 
 class ObjectStoreUnavailable(Exception):
@@ -30,6 +30,9 @@ class ObjectStore(Protocol):
 
     async def get(self, uri: str) -> bytes:
         """The bytes stored under `uri`; ObjectStoreUnavailable if they cannot be read."""
+
+    async def close(self) -> None:
+        """Release connections; the store stays usable (it reconnects on the next call)."""
 
 
 def _digest(data: bytes) -> str:
@@ -67,21 +70,27 @@ class LocalObjectStore:
         except OSError as error:
             raise ObjectStoreUnavailable(f"{uri} cannot be read: {error.strerror}") from error
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
 
 class S3ObjectStore:
-    """Objects as `s3://<bucket>/<prefix>/sha256/<hex>`."""
+    """Objects as `s3://<bucket>/<prefix>/sha256/<hex>`, through one client kept open.
+
+    Any store on the same bucket reads what another wrote (replicas share it by URI).
+    """
 
     def __init__(self, *, bucket: str, prefix: str, s3: S3Config) -> None:
         self._bucket = bucket
         self._prefix = prefix.strip("/")
-        self._s3 = s3
+        self._client = SharedS3Client(s3)
 
     async def put(self, data: bytes) -> str:
         name = f"sha256/{_digest(data)}"
         key = f"{self._prefix}/{name}" if self._prefix else name
         try:
-            async with self._s3.client() as client:
-                await client.put_object(Bucket=self._bucket, Key=key, Body=data)
+            client = await self._client.get()
+            await client.put_object(Bucket=self._bucket, Key=key, Body=data)
         except (BotoCoreError, ClientError) as error:
             raise ObjectStoreUnavailable(f"s3://{self._bucket} cannot be written") from error
         return S3Location(self._bucket, key).uri
@@ -89,13 +98,16 @@ class S3ObjectStore:
     async def get(self, uri: str) -> bytes:
         location = S3Location.parse(uri)
         try:
-            async with self._s3.client() as client:
-                response = await client.get_object(Bucket=location.bucket, Key=location.key)
-                async with response["Body"] as body:
-                    data: bytes = await body.read()
-                    return data
+            client = await self._client.get()
+            response = await client.get_object(Bucket=location.bucket, Key=location.key)
+            async with response["Body"] as body:
+                data: bytes = await body.read()
+                return data
         except (BotoCoreError, ClientError) as error:
             raise ObjectStoreUnavailable(f"{uri} cannot be read") from error
+
+    async def close(self) -> None:
+        await self._client.close()
 
 
 def object_store_for(location: str, *, default_root: Path, s3: S3Config) -> ObjectStore:
