@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from tpf.coordinator.v1 import (
@@ -24,6 +25,7 @@ from tpf.coordinator.v1 import (
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
 from tpf_cli.errors import CliError
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import ClientCertificates, ClientTls, ConfigError
 
 DEFAULT_TIMEOUT_S = 60.0
 # The coordinator sends and accepts messages up to 64 MiB (results, inputs); gRPC's client
@@ -62,6 +64,8 @@ class Connection:
     pipeline_id: str
     timeout_s: float
     service: str = REGISTRY.name
+    # TLS toward the service (CA, optional client certificate); None is plain text.
+    tls: ClientTls | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +137,8 @@ def add_connection_options(
     *,
     service: Service = REGISTRY,
 ) -> None:
-    """Add --registry (or --coordinator), --token, --tenant, --pipeline and --timeout,
-    defaulting from `environ`."""
+    """Add --registry (or --coordinator), --token, --tenant, --pipeline, --timeout and the
+    --tls-* files, defaulting from `environ`."""
     group = parser.add_argument_group("connection (flags win over the environment)")
     group.add_argument(
         f"--{service.option}",
@@ -166,6 +170,26 @@ def add_connection_options(
         default=DEFAULT_TIMEOUT_S,
         help=f"deadline of each call (default {DEFAULT_TIMEOUT_S:g})",
     )
+    group.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        default=environ.get("TPF_TLS_CA_FILE") or None,
+        help="call over TLS, checking the service's certificate against this CA bundle "
+        "(env TPF_TLS_CA_FILE; default plain text)",
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        default=environ.get("TPF_TLS_CLIENT_CERT_FILE") or None,
+        help="client certificate chain for services that require one (mTLS; "
+        "env TPF_TLS_CLIENT_CERT_FILE; needs --tls-ca and --tls-key)",
+    )
+    group.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        default=environ.get("TPF_TLS_CLIENT_KEY_FILE") or None,
+        help="private key of --tls-cert, unencrypted (env TPF_TLS_CLIENT_KEY_FILE)",
+    )
 
 
 def connection_of(
@@ -192,13 +216,42 @@ def connection_of(
         pipeline_id=(args.pipeline or "").strip(),
         timeout_s=args.timeout,
         service=service.name,
+        tls=_tls_of(args, parser),
     )
+
+
+def _tls_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ClientTls | None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_ca is None:
+        parser.error("--tls-cert needs --tls-ca (the CA that signed the service's certificate)")
+    if args.tls_ca is None:
+        return None
+    return ClientTls(
+        ca_file=Path(args.tls_ca),
+        cert_file=Path(args.tls_cert) if args.tls_cert is not None else None,
+        key_file=Path(args.tls_key) if args.tls_key is not None else None,
+        ca_label="--tls-ca",
+        cert_label="--tls-cert",
+        key_label="--tls-key",
+    )
+
+
+def _certificates(connection: Connection) -> ClientCertificates | None:
+    if connection.tls is None:
+        return None
+    try:
+        return ClientCertificates(connection.tls)
+    except ConfigError as error:
+        raise CliError(str(error)) from None
 
 
 @asynccontextmanager
 async def open_registry(connection: Connection) -> AsyncIterator[Registry]:
     """A channel to the registry (the suite's client channel: bearer token, retries)."""
-    async with client_channel(connection.target, token=connection.token) as channel:
+    async with client_channel(
+        connection.target, token=connection.token, tls=_certificates(connection)
+    ) as channel:
         yield Registry(
             releases=release_service_pb2_grpc.ReleaseServiceStub(channel),
             workers=worker_service_pb2_grpc.WorkerServiceStub(channel),
@@ -214,7 +267,7 @@ async def open_coordinator(connection: Connection) -> AsyncIterator[Coordinator]
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     async with client_channel(
-        connection.target, token=connection.token, options=options
+        connection.target, token=connection.token, tls=_certificates(connection), options=options
     ) as channel:
         yield Coordinator(
             executions=execution_service_pb2_grpc.ExecutionServiceStub(channel),

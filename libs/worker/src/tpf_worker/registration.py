@@ -16,6 +16,7 @@ import grpc
 from tpf.registry.v1 import worker_service_pb2 as ws
 from tpf.registry.v1 import worker_service_pb2_grpc as ws_grpc
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import ClientCertificates
 from tpf_worker.protocol import Capability
 
 __all__ = ["WorkerAnnouncement", "WorkerRegistration"]
@@ -57,7 +58,10 @@ class WorkerAnnouncement:
 
 
 class WorkerRegistration:
-    """Registers with the registry at `target` and heartbeats every `heartbeat_s` until stopped."""
+    """Registers with the registry at `target` and heartbeats every `heartbeat_s` until stopped.
+
+    With `tls`, the registry is called over TLS (and shown the client certificate, if any).
+    """
 
     def __init__(
         self,
@@ -66,8 +70,10 @@ class WorkerRegistration:
         target: str,
         token: str | None,
         heartbeat_s: float = 30.0,
+        tls: ClientCertificates | None = None,
     ) -> None:
         self._announcement = announcement
+        self._tls = tls
         self._target = target
         self._token = token
         self._heartbeat_s = heartbeat_s
@@ -76,7 +82,7 @@ class WorkerRegistration:
 
     async def start(self) -> None:
         """Register (raising the registry's error if it refuses) and start heartbeating."""
-        self._channel = client_channel(self._target, token=self._token)
+        self._channel = client_channel(self._target, token=self._token, tls=self._tls)
         stub = ws_grpc.WorkerServiceStub(self._channel)
         await self._register(stub)
         self._beats = asyncio.create_task(self._heartbeat(stub), name="worker-heartbeat")

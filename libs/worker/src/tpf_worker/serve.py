@@ -3,6 +3,11 @@
 Loads the pipeline, starts the chosen server, prints one `worker-ready` JSON line on stdout
 (launchers and tests wait for it), optionally registers with the registry and heartbeats, and on
 SIGTERM/SIGINT stops taking requests, lets in-flight ones finish (10 s grace) and exits 0.
+
+TLS comes from the services' TPF_TLS_* variables: TPF_TLS_CERT_FILE and TPF_TLS_KEY_FILE make
+the gRPC or REST server speak TLS (HTTPS), TPF_TLS_CLIENT_CA_FILE makes it require client
+certificates, and TPF_TLS_CA_FILE (with TPF_TLS_CLIENT_CERT_FILE/_KEY_FILE) secures the channel
+to the registry.
 """
 
 import argparse
@@ -17,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tpf_config import ConfigError, TlsSettings, load_settings
+from tpf_rpc.tls import ClientCertificates, ServerCertificates, client_certificates_of
 from tpf_telemetry import configure_logging
 from tpf_worker.protocol import Capability, Command, Result
 from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
@@ -40,6 +47,14 @@ class _Server(Protocol):
 class _Served:
     server: _Server
     endpoint: str
+
+
+@dataclass(frozen=True)
+class _Tls:
+    """The worker's TLS: what its server presents, and what its registry channel trusts."""
+
+    server: ServerCertificates | None = None
+    client: ClientCertificates | None = None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -84,16 +99,19 @@ class _Runtime(Protocol):
     async def execute(self, command: Command) -> Result: ...
 
 
-async def _start(args: argparse.Namespace, runtime: _Runtime, secret: str) -> _Served:
+async def _start(
+    args: argparse.Namespace, runtime: _Runtime, secret: str, tls: ServerCertificates | None
+) -> _Served:
     capability = runtime.capability(args.transport)
     if args.transport == "grpc":
-        grpc_server = GrpcWorkerServer(runtime.execute, capability, shared_secret=secret)
+        grpc_server = GrpcWorkerServer(runtime.execute, capability, shared_secret=secret, tls=tls)
         port = await grpc_server.start(args.host, args.port)
         return _Served(grpc_server, f"{args.host}:{port}")
     if args.transport == "rest":
-        rest_server = RestWorkerServer(runtime.execute, capability, shared_secret=secret)
+        rest_server = RestWorkerServer(runtime.execute, capability, shared_secret=secret, tls=tls)
         port = await rest_server.start(args.host, args.port)
-        return _Served(rest_server, f"http://{args.host}:{port}")
+        scheme = "https" if tls is not None else "http"
+        return _Served(rest_server, f"{scheme}://{args.host}:{port}")
     config = SqsConfig(
         region=args.sqs_region,
         endpoint_url=args.sqs_endpoint_url,
@@ -112,7 +130,21 @@ async def _start(args: argparse.Namespace, runtime: _Runtime, secret: str) -> _S
     return _Served(sqs_server, args.request_queue_url)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _load_tls() -> _Tls:
+    """TLS per TPF_TLS_*; a problem ends the process with one line and exit code 2."""
+    try:
+        settings = load_settings(TlsSettings)
+        server_tls = settings.server_tls()
+        return _Tls(
+            server=ServerCertificates(server_tls) if server_tls is not None else None,
+            client=client_certificates_of(settings),
+        )
+    except ConfigError as error:
+        print(f"tpf-worker: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _serve(args: argparse.Namespace, tls: _Tls) -> None:
     # Imported here: release/runtime pull in the whole authoring SDK, which --help does not need.
     from tpf_worker.release import identity_of, load_pipeline
     from tpf_worker.runtime import WorkerRuntime
@@ -126,7 +158,7 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    served = await _start(args, runtime, secret)
+    served = await _start(args, runtime, secret, tls.server)
     registration: WorkerRegistration | None = None
     try:
         ready = {"event": "worker-ready", "transport": args.transport, "endpoint": served.endpoint}
@@ -141,7 +173,11 @@ async def _serve(args: argparse.Namespace) -> None:
                 capability=runtime.capability(args.transport),
             )
             registration = WorkerRegistration(
-                announcement, target=args.registry_target, token=token, heartbeat_s=args.heartbeat_s
+                announcement,
+                target=args.registry_target,
+                token=token,
+                heartbeat_s=args.heartbeat_s,
+                tls=tls.client,
             )
             await registration.start()
         await stop.wait()
@@ -155,5 +191,6 @@ async def _serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(service="tpf-worker", level=args.log_level, fmt=args.log_format)
-    asyncio.run(_serve(args))
+    tls = _load_tls()
+    asyncio.run(_serve(args, tls))
     return 0

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Final
 
 import grpc
+from opentelemetry import trace
 from org.pipelineframework.orchestrator.grpc import (
     transition_worker_pb2 as pb,
 )
@@ -19,6 +20,9 @@ from org.pipelineframework.orchestrator.grpc import (
     transition_worker_pb2_grpc as pb_grpc,
 )
 
+from tpf_rpc.channel import trace_propagating_interceptors
+from tpf_rpc.interceptors import TracingInterceptor
+from tpf_rpc.tls import ClientCertificates, ServerCertificates
 from tpf_worker.protocol import (
     ENVELOPE_ENCODING,
     PROTOCOL_VERSION,
@@ -131,7 +135,8 @@ class _Servicer(pb_grpc.TransitionWorkerServiceServicer):
 
 
 class GrpcWorkerServer:
-    """Serves one worker over gRPC (plain text; put TLS in front if the network needs it)."""
+    """Serves one worker over gRPC: plain text, or TLS with `tls` (which also requires client
+    certificates when it names a client CA; rotated files are served without a restart)."""
 
     def __init__(
         self,
@@ -140,19 +145,26 @@ class GrpcWorkerServer:
         *,
         shared_secret: str,
         tolerance: timedelta = timedelta(minutes=2),
+        tls: ServerCertificates | None = None,
     ) -> None:
         if not shared_secret:
             raise ValueError("gRPC transition worker shared secret is unavailable")
         self._servicer = _Servicer(
             handler, capability, Verifier(shared_secret, tolerance=tolerance)
         )
+        self._tls = tls
         self._server: grpc.aio.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Start serving; returns the bound port (useful with `port=0`)."""
-        server = grpc.aio.server()
+        # A SERVER span per call, continuing the caller's traceparent (gRPC metadata).
+        server = grpc.aio.server(interceptors=[TracingInterceptor(trace.get_tracer_provider())])
         pb_grpc.add_TransitionWorkerServiceServicer_to_server(self._servicer, server)
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if self._tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, self._tls.grpc_credentials())
         await server.start()
         self._server = server
         return bound
@@ -173,7 +185,11 @@ def _target(endpoint: str) -> str:
 
 
 class GrpcWorkerClient:
-    """Calls a TPF-protocol gRPC worker; every failure is a `TransitionWorkerFailureException`."""
+    """Calls a TPF-protocol gRPC worker; every failure is a `TransitionWorkerFailureException`.
+
+    `plaintext=False` speaks TLS, checking the worker against `tls`'s CA (and presenting its
+    client certificate), or against the system's trusted CAs without `tls`.
+    """
 
     def __init__(
         self,
@@ -181,16 +197,18 @@ class GrpcWorkerClient:
         *,
         shared_secret: str,
         plaintext: bool = True,
+        tls: ClientCertificates | None = None,
         max_inbound_bytes: int = 4_194_304,
     ) -> None:
         options = [("grpc.max_receive_message_length", max(_MIN_INBOUND_BYTES, max_inbound_bytes))]
         target = _target(endpoint)
         if plaintext:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(
-                target, grpc.ssl_channel_credentials(), options=options
+            self._channel = grpc.aio.insecure_channel(
+                target, options=options, interceptors=trace_propagating_interceptors()
             )
+        else:
+            credentials = tls.grpc_credentials() if tls else grpc.ssl_channel_credentials()
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.TransitionWorkerServiceStub(self._channel)
         self._secret = shared_secret
 

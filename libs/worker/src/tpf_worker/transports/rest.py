@@ -8,12 +8,14 @@ or invalid command. Client: TPF's failure messages, word for word (§9.4, §9.7)
 
 import asyncio
 import logging
+import ssl
 from datetime import timedelta
 from typing import Final
 
 import aiohttp
 from aiohttp import web
 
+from tpf_rpc.tls import ClientCertificates, ServerCertificates
 from tpf_worker.protocol import (
     Capability,
     Command,
@@ -27,6 +29,7 @@ from tpf_worker.protocol import (
     encode_result,
 )
 from tpf_worker.signing import SignatureRejected, Verifier, sign
+from tpf_worker.tracing import client_call, record_http_status, server_span_middleware
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 
 __all__ = [
@@ -51,7 +54,8 @@ _SECRET_UNAVAILABLE: Final = "REST transition worker shared secret is unavailabl
 
 
 class RestWorkerServer:
-    """Serves one worker over HTTP; `stop` refuses new requests and drains in-flight ones."""
+    """Serves one worker over HTTP, or HTTPS with `tls`; `stop` refuses new requests and drains
+    in-flight ones."""
 
     def __init__(
         self,
@@ -60,11 +64,13 @@ class RestWorkerServer:
         *,
         shared_secret: str,
         tolerance: timedelta = timedelta(minutes=2),
+        tls: ServerCertificates | None = None,
     ) -> None:
         self._handler = handler
         self._capability = capability
         self._secret = shared_secret
         self._verifier = Verifier(shared_secret, tolerance=tolerance)
+        self._tls = tls
         self._runner: web.AppRunner | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -72,7 +78,7 @@ class RestWorkerServer:
         self._accepting = True
 
     def _application(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[server_span_middleware])
         app.router.add_post(EXECUTE_PATH, self._execute)
         app.router.add_get(CAPABILITIES_PATH, self._capabilities)
         return app
@@ -82,7 +88,8 @@ class RestWorkerServer:
         # Draining happens in `stop` before cleanup, so the runner's own wait can be short.
         runner = web.AppRunner(self._application(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        ssl_context = self._tls.ssl_context() if self._tls is not None else None
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         self._runner = runner
         self._accepting = True
@@ -162,14 +169,24 @@ def _is_json_null(body: bytes) -> bool:
 
 
 class RestWorkerClient:
-    """Calls a TPF-protocol REST worker at `base_url` (the worker's HTTP root)."""
+    """Calls a TPF-protocol REST worker at `base_url` (the worker's HTTP root).
+
+    An `https://` worker is checked against `tls`'s CA (and is shown its client certificate),
+    or against the system's trusted CAs without `tls`.
+    """
 
     def __init__(
-        self, base_url: str, *, shared_secret: str, connect_timeout_s: float = 2.0
+        self,
+        base_url: str,
+        *,
+        shared_secret: str,
+        connect_timeout_s: float = 2.0,
+        tls: ClientCertificates | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._secret = shared_secret
         self._connect_timeout_s = connect_timeout_s
+        self._tls = tls
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -203,6 +220,7 @@ class RestWorkerClient:
                     data=body if body else None,
                     headers=headers,
                     timeout=self._timeout(timeout_s),
+                    ssl=self._ssl(),
                 ) as response:
                     return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -212,11 +230,24 @@ class RestWorkerClient:
             )
             raise TransportFailure(type(error).__name__, message) from None
 
+    def _ssl(self) -> ssl.SSLContext | bool:
+        # The files as they are now: after a rotation, new connections use the new ones.
+        if self._tls is not None and self._base_url.startswith("https://"):
+            return self._tls.ssl_context()
+        return True
+
     async def execute(self, command: Command, *, timeout_s: float) -> Result:
         execution_id = command.execution_id
-        status, body = await self._send(
-            "POST", EXECUTE_PATH, encode_command(command), {"Content-Type": _JSON}, timeout_s
-        )
+        # The context rides in headers: the signed JSON body stays exactly TPF's.
+        with client_call(f"POST {EXECUTE_PATH}", {"url.full": self._base_url}) as trace_headers:
+            status, body = await self._send(
+                "POST",
+                EXECUTE_PATH,
+                encode_command(command),
+                {"Content-Type": _JSON, **trace_headers},
+                timeout_s,
+            )
+            record_http_status(status)
         if not 200 <= status < 300:
             raise TransportFailure(
                 WORKER_FAILURE,
@@ -239,7 +270,9 @@ class RestWorkerClient:
             ) from None
 
     async def capabilities(self, *, timeout_s: float) -> Capability:
-        status, body = await self._send("GET", CAPABILITIES_PATH, b"", {}, timeout_s)
+        with client_call(f"GET {CAPABILITIES_PATH}", {"url.full": self._base_url}) as headers:
+            status, body = await self._send("GET", CAPABILITIES_PATH, b"", headers, timeout_s)
+            record_http_status(status)
         if not 200 <= status < 300:
             raise TransportFailure(
                 WORKER_FAILURE,
