@@ -11,13 +11,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
 
+from tests.support.spans import global_sdk_provider
 from tpf_telemetry import (
     active_span_id,
     active_trace_id,
     configure_tracing,
+    context_of_sqs_message,
     continue_trace,
     current_trace_id,
     current_traceparent,
+    sqs_attribute_names,
+    sqs_message_attributes,
     traceparent_context,
     tracing_options,
 )
@@ -38,6 +42,9 @@ OTEL_VARIABLES = (
 def _clean_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in OTEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # The providers built here must not become the process's global one (the first would,
+    # and it is shut down at the end of its test), so another test's spans still record.
+    global_sdk_provider()
 
 
 def _exporter_types(provider: TracerProvider) -> list[type]:
@@ -165,6 +172,20 @@ def test_outside_a_span_each_trace_id_is_fresh() -> None:
     first, second = current_trace_id(), current_trace_id()
     assert HEX_TRACE_ID.fullmatch(first) and HEX_TRACE_ID.fullmatch(second)
     assert first != second
+
+
+def test_sqs_message_attributes_carry_the_context_there_and_back() -> None:
+    tracer, _ = _recording_tracer()
+    nothing = context_of_sqs_message({"MessageAttributes": {"other": {"DataType": "Number"}}})
+    assert not trace.get_current_span(nothing).get_span_context().is_valid
+    with tracer.start_as_current_span("send") as sent:
+        attributes = sqs_message_attributes()
+    assert set(attributes) <= set(sqs_attribute_names())
+    assert attributes["traceparent"]["DataType"] == "String"
+    received = context_of_sqs_message({"MessageAttributes": attributes})
+    carried = trace.get_current_span(received).get_span_context()
+    assert carried.trace_id == sent.get_span_context().trace_id
+    assert carried.span_id == sent.get_span_context().span_id
 
 
 def _recording_tracer() -> tuple[trace.Tracer, InMemorySpanExporter]:

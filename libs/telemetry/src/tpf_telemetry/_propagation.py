@@ -8,8 +8,9 @@ later span about it starts as a child of that stored context, linked to the call
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -69,3 +70,28 @@ def continue_trace(
         start_time=start_time,
     ) as span:
         yield span
+
+
+def sqs_message_attributes() -> dict[str, dict[str, str]]:
+    """The active context as SQS message attributes (`traceparent`, `tracestate`), to send
+    beside a message body that must stay as it is."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {name: {"DataType": "String", "StringValue": value} for name, value in carrier.items()}
+
+
+def sqs_attribute_names() -> list[str]:
+    """The message attributes to ask ReceiveMessage for, so the context arrives."""
+    return sorted(propagate.get_global_textmap().fields)
+
+
+def context_of_sqs_message(message: Mapping[str, Any]) -> Context:
+    """The context a received SQS message carries in its attributes (none: an empty one,
+    so a span started in it begins a new trace)."""
+    attributes = message.get("MessageAttributes") or {}
+    carrier = {
+        name: value["StringValue"]
+        for name, value in attributes.items()
+        if isinstance(value, Mapping) and isinstance(value.get("StringValue"), str)
+    }
+    return propagate.extract(carrier)

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from opentelemetry.trace import StatusCode
+
 from tpf_envelope import (
     DEFAULT_ALLOWED_PREFIXES,
     GENERIC_TYPE_IDS,
@@ -57,6 +59,7 @@ from tpf_worker.errors import (
 )
 from tpf_worker.pipeline import Pipeline, StepContext, StepDefinition
 from tpf_worker.protocol import Capability, Command, Result
+from tpf_worker.tracing import execute_span
 
 _log = logging.getLogger(__name__)
 _step_log = logging.getLogger("tpf_worker.step")
@@ -133,13 +136,18 @@ class WorkerRuntime:
 
     async def execute(self, command: Command) -> Result:
         """Run the command's steps; every failure is a FAILED result, never an exception."""
-        mismatch = self._identity_mismatch(command)
-        if mismatch is not None:
-            return mismatch
-        try:
-            return await self._run(command)
-        except _Failed as failed:
-            return failed.result
+        with execute_span(command) as span:
+            mismatch = self._identity_mismatch(command)
+            if mismatch is not None:
+                result = mismatch
+            else:
+                try:
+                    result = await self._run(command)
+                except _Failed as failed:
+                    result = failed.result
+            if result.failure is not None:
+                span.set_status(StatusCode.ERROR, result.failure.failure_class)
+            return result
 
     def _identity_mismatch(self, command: Command) -> Result | None:
         # A build serves every release of its own contract: TPF's self-host scripts label a

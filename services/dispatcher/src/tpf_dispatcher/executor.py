@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf.registry.v1 import worker_pb2
@@ -30,9 +32,12 @@ from tpf_dispatcher.outcomes import (
     outcome_for_result,
     transport_failed,
 )
+from tpf_telemetry import continue_trace
 from tpf_worker.transports import TransportFailure
 
 log = logging.getLogger(__name__)
+# A proxy: it uses whichever provider the service configured (none set: no spans).
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,33 @@ class Executor:
         self._metrics = metrics if metrics is not None else DispatcherMetrics()
 
     async def run(self, item: wpb.WorkItem) -> wpb.WorkOutcome:
-        """The outcome to report for `item`."""
+        """The outcome to report for `item`, traced as `run step` in the trace of the
+        execution's submit (the worker call is a child of it)."""
+        identity = item.identity
+        with continue_trace(
+            _tracer,
+            "run step",
+            traceparent=item.trace_parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "tpf.tenant_id": identity.tenant_id,
+                "tpf.pipeline_id": identity.pipeline_id,
+                "tpf.release_version": identity.release_version,
+                "tpf.execution_id": item.execution_id,
+                "tpf.step_index": item.step_index,
+                "tpf.step_id": item.step.step_id,
+                "tpf.attempt": item.attempt,
+            },
+        ) as span:
+            outcome = await self._run(item)
+            kind = outcome.WhichOneof("outcome") or ""
+            span.set_attribute("tpf.outcome", kind)
+            if kind == "failed":
+                span.set_attribute("tpf.failure_class", outcome.failed.failure_class)
+                span.set_status(StatusCode.ERROR, outcome.failed.failure_class)
+            return outcome
+
+    async def _run(self, item: wpb.WorkItem) -> wpb.WorkOutcome:
         identity = item.identity
         key = ReleaseKey(identity.tenant_id, identity.pipeline_id, identity.release_version)
         try:
@@ -113,7 +144,6 @@ class Executor:
             "tenant": item.identity.tenant_id,
             "execution_id": item.execution_id,
             "version": item.fencing_token,
-            "trace_id": item.attempt_key,
         }
         started = time.perf_counter()
         try:

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from aiobotocore.session import get_session
 
+from tpf_telemetry import context_of_sqs_message, sqs_attribute_names, sqs_message_attributes
 from tpf_worker.protocol import (
     Capability,
     Command,
@@ -31,6 +32,7 @@ from tpf_worker.protocol import (
     encode_result,
 )
 from tpf_worker.signing import SignatureRejected, Verifier
+from tpf_worker.tracing import consumer_span
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 from tpf_worker.transports.sqs_messages import (
     SqsReply,
@@ -160,6 +162,7 @@ class SqsWorkerServer:
                     MaxNumberOfMessages=_SERVER_MESSAGES_PER_POLL,
                     WaitTimeSeconds=_WAIT_TIME_S,
                     VisibilityTimeout=self._visibility_timeout_s,
+                    MessageAttributeNames=sqs_attribute_names(),
                 )
             except Exception:  # keep polling through SQS outages, as TPF's poller does
                 self._slots.release()
@@ -210,7 +213,12 @@ class SqsWorkerServer:
         except MalformedEnvelope as error:
             await self._drop(message, str(error))
             return
-        result = await self._run(command)
+        with consumer_span(
+            "execute command",
+            context_of_sqs_message(message),
+            {"tpf.execution_id": command.execution_id, "messaging.system": "aws_sqs"},
+        ):
+            result = await self._run(command)
         request_id = request.request_id or ""
         body = encode_reply(self._secret, request_id, encode_result(result).decode("utf-8"))
         await self._sqs.client.send_message(QueueUrl=self._response_queue_url, MessageBody=body)
@@ -410,8 +418,11 @@ class SqsWorkerClient:
                     self._opened = True
                 reply = self._router.expect(request_id, execution_id)
                 try:
+                    # The context rides in message attributes: the body stays exactly TPF's.
                     await self._sqs.client.send_message(
-                        QueueUrl=self._request_queue_url, MessageBody=body
+                        QueueUrl=self._request_queue_url,
+                        MessageBody=body,
+                        MessageAttributes=sqs_message_attributes(),
                     )
                 except Exception as error:  # any SQS/botocore failure, mapped per §9.7
                     logger.warning("SQS worker request send failed: %s", error)
