@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from tpf_config import ConfigError, TlsSettings, load_settings
 from tpf_rpc.tls import ClientCertificates, ServerCertificates, client_certificates_of
-from tpf_telemetry import configure_logging
+from tpf_telemetry import configure_logging, configure_tracing
 from tpf_worker.protocol import Capability, Command, Result
 from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
 from tpf_worker.transports.grpc import GrpcWorkerServer
@@ -192,5 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(service="tpf-worker", level=args.log_level, fmt=args.log_format)
     tls = _load_tls()
-    asyncio.run(_serve(args, tls))
+    tracer_provider = _load_tracing()
+    try:
+        asyncio.run(_serve(args, tls))
+    finally:
+        tracer_provider.shutdown()  # flushes the spans still buffered
     return 0
+
+
+def _load_tracing() -> TracerProvider:
+    """Tracing from the OTEL_* variables (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*, ...)."""
+    try:
+        return configure_tracing(service="tpf-worker")
+    except ValueError as error:
+        print(f"tpf-worker: Invalid configuration: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
