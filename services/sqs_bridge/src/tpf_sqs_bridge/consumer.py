@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from tpf_errors import TpfError, field_invalid
 from tpf_sqs_bridge.bodies import JsonBody, dead_letter, rejected_reply
@@ -33,9 +35,11 @@ from tpf_sqs_bridge.metrics import (
 from tpf_sqs_bridge.operations import Operation
 from tpf_sqs_bridge.refusals import Refusal, refusal_of_invalid_message, refusal_of_rpc_error
 from tpf_sqs_bridge.sqs import ReceivedMessage, SqsQueues, UnusableQueue
-from tpf_telemetry import log_context
+from tpf_telemetry import context_of_sqs_message, log_context
 
 log = logging.getLogger(__name__)
+# A proxy: it uses whichever provider the service configured (none set: no spans).
+_tracer = trace.get_tracer(__name__)
 
 CAUSE_PERMANENT = "permanent"
 CAUSE_RECEIVES_EXHAUSTED = "receives_exhausted"
@@ -129,7 +133,20 @@ class QueueConsumer:
             return []
 
     async def _handle_safely(self, message: ReceivedMessage) -> None:
-        with log_context(sqs_message_id=message.message_id):
+        with (
+            # Continues the sender's trace when its message attributes carry one.
+            _tracer.start_as_current_span(
+                f"{self._operation.name} process",
+                context=context_of_sqs_message({"MessageAttributes": message.attributes}),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "aws_sqs",
+                    "messaging.destination.name": self._queue_url,
+                    "messaging.message.id": message.message_id,
+                },
+            ),
+            log_context(sqs_message_id=message.message_id),
+        ):
             try:
                 await self._handle(message)
             except Exception:

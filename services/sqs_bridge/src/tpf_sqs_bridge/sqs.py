@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
+
+from tpf_telemetry import sqs_attribute_names, sqs_message_attributes
 
 # ReceiveMessage attribute holding how many times the message was received, this time included.
 _RECEIVE_COUNT = "ApproximateReceiveCount"
@@ -42,6 +44,8 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    # The message's attributes: a sender's trace context rides there (W3C `traceparent`).
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class SqsQueues:
             WaitTimeSeconds=wait_time_s,
             VisibilityTimeout=visibility_timeout_s,
             MessageSystemAttributeNames=[_RECEIVE_COUNT],
+            MessageAttributeNames=sqs_attribute_names(),
         )
         return [
             ReceivedMessage(
@@ -102,6 +107,7 @@ class SqsQueues:
                 receipt_handle=message["ReceiptHandle"],
                 body=message.get("Body", ""),
                 receive_count=int(message.get("Attributes", {}).get(_RECEIVE_COUNT, "1")),
+                attributes=message.get("MessageAttributes", {}),
             )
             for message in response.get("Messages", [])
         ]
@@ -122,7 +128,12 @@ class SqsQueues:
     async def send_json(self, queue_url: str, body: Mapping[str, object]) -> None:
         """Send one JSON body; raises UnusableQueue if the queue URL itself is the problem."""
         try:
-            await self._client.send_message(QueueUrl=queue_url, MessageBody=_json_text(body))
+            # The reply carries the trace it was made in, beside the body.
+            await self._client.send_message(
+                QueueUrl=queue_url,
+                MessageBody=_json_text(body),
+                MessageAttributes=sqs_message_attributes(),
+            )
         except ClientError as error:
             unusable = _unusable_queue(error, queue_url)
             if unusable is None:
