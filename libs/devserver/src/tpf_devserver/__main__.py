@@ -18,6 +18,7 @@ from typing import Any
 
 from tpf_devserver.bootstrap import ReleaseToActivate, register_and_activate
 from tpf_devserver.local_sqs import REGION, bridge_env, create_queues
+from tpf_devserver.metrics import metrics_env, metrics_lines
 from tpf_devserver.settings import DevSettings
 from tpf_devserver.supervisor import (
     ServiceFailed,
@@ -93,7 +94,7 @@ The same over TPF's REST API (the gateway; TPF clients and scripts work unmodifi
   curl -s -H "Authorization: Bearer $TPF_TOKEN" \\
        http://{host}:{settings.gateway_port}/tpf/control-plane/tenants/{tenant}/interactions/pending
   OpenAPI: http://{host}:{settings.gateway_port}/openapi.json
-"""
+{metrics_lines(settings, [s.spec.name for s in supervisor.running])}"""
 
 
 def _start_sqs_bridge(
@@ -122,6 +123,7 @@ def _start_sqs_bridge(
             host=settings.dev_host,
             env={
                 **common,
+                **metrics_env(settings, "sqs-bridge"),
                 **bridge_env(endpoint, queues),
                 "TPF_COORDINATOR_TARGET": coordinator,
                 "TPF_COORDINATOR_TOKEN": settings.dev_token,
@@ -172,7 +174,11 @@ def main() -> None:
                 module="tpf_registry",
                 port=settings.registry_port,
                 host=settings.dev_host,
-                env={**common, "TPF_DATA_DIR": str(data_dir / "registry")},
+                env={
+                    **common,
+                    **metrics_env(settings, "registry"),
+                    "TPF_DATA_DIR": str(data_dir / "registry"),
+                },
             )
         )
         registry_target = f"{settings.dev_host}:{settings.registry_port}"
@@ -185,6 +191,7 @@ def main() -> None:
                 host=settings.dev_host,
                 env={
                     **common,
+                    **metrics_env(settings, "coordinator"),
                     "TPF_DATA_DIR": str(data_dir / "coordinator"),
                     "TPF_REGISTRY_TARGET": registry_target,
                     "TPF_REGISTRY_TOKEN": settings.dev_token,
@@ -212,6 +219,7 @@ def main() -> None:
                 host=settings.dev_host,
                 env={
                     **worker_env,
+                    **metrics_env(settings, "dispatcher"),
                     "TPF_COORDINATOR_TARGET": coordinator_target,
                     "TPF_COORDINATOR_TOKEN": settings.dev_token,
                     "TPF_REGISTRY_TARGET": registry_target,
@@ -264,6 +272,7 @@ def main() -> None:
                 kind="http",
                 env={
                     **common,
+                    **metrics_env(settings, "gateway"),
                     "TPF_GATEWAY_HOST": settings.dev_host,
                     "TPF_GATEWAY_PORT": str(settings.gateway_port),
                     "TPF_COORDINATOR_TARGET": coordinator_target,

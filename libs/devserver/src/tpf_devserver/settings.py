@@ -32,4 +32,10 @@ class DevSettings(BaseSettings):
     # Shared secret of the example worker's HMAC signatures (TPF_WIRE §9.4); dev only.
     worker_shared_secret: str = Field(default="dev-worker-shared-secret", repr=False)
     dev_tenant: str = "restaurant-demo"
+    # Each service's Prometheus /metrics port (TPF_METRICS_PORT of that service); 0: none.
+    registry_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    coordinator_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    dispatcher_metrics_port: int = Field(default=9103, ge=0, le=65535)
+    gateway_metrics_port: int = Field(default=9104, ge=0, le=65535)
+    sqs_bridge_metrics_port: int = Field(default=9105, ge=0, le=65535)
     log_level: str = "INFO"
