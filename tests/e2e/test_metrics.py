@@ -37,7 +37,14 @@ from tests.support.example_suite import (
     release_pipeline,
     request_json,
 )
-from tests.support.metrics import Scrape, scrape
+from tests.support.metrics import (
+    Scrape,
+    alert_expressions,
+    dashboard_expressions,
+    exposed_names,
+    metric_names_in,
+    scrape,
+)
 from tests.support.registry_client import ADMIN, auth_env
 from tpf.coordinator.v1 import execution_pb2
 from tpf_envelope import encode, to_json_dict
@@ -341,13 +348,18 @@ async def test_every_service_counts_what_ran(
     assert poison.value("tpf_sqs_poison_messages_total", cause="permanent") == 1
     assert bridge.value("tpf_sqs_messages_total", outcome="retried") == 0
 
-    # Bounded labels: no execution id anywhere, every own metric named tpf_*.
+    # Bounded labels: no execution id anywhere, every own metric named tpf_*. And what the
+    # deploy component's alerts and dashboard read is among what the services really serve.
+    served: set[str] = set()
     for service in SERVICES:
         scraped = await metered.scrape(service)
+        served |= exposed_names(scraped.families)
         for sample in scraped.samples:
             assert sample.name.startswith(("tpf_", "process_", "python_")), sample
             for value in sample.labels.values():
                 assert value not in execution_ids, (service, sample)
+    read = metric_names_in([*alert_expressions().values(), *dashboard_expressions()])
+    assert read and read <= served, sorted(read - served)
 
 
 async def _settled(probe: Callable[[], Awaitable[Scrape | None]], what: str) -> Scrape:

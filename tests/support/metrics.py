@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+OBSERVABILITY = Path(__file__).resolve().parents[2] / "deploy/k8s/components/observability"
 _TPF_NAME = re.compile(r"\btpf_[a-z0-9_]+\b")
 
 
@@ -74,3 +79,24 @@ def exposed_names(families: dict[str, str]) -> set[str]:
 def metric_names_in(expressions: Iterable[str]) -> set[str]:
     """The `tpf_*` metric names an expression reads (label names never start with `tpf_`)."""
     return {name for expression in expressions for name in _TPF_NAME.findall(expression)}
+
+
+def alert_expressions() -> dict[str, str]:
+    """The component's alerts: name → PromQL expression."""
+    rule: dict[str, Any] = yaml.safe_load((OBSERVABILITY / "prometheus-rule.yaml").read_text())
+    return {
+        alert["alert"]: alert["expr"]
+        for group in rule["spec"]["groups"]
+        for alert in group["rules"]
+    }
+
+
+def dashboard_expressions() -> list[str]:
+    """Every PromQL expression of the component's Grafana dashboard."""
+    dashboard = json.loads((OBSERVABILITY / "dashboards" / "tpf-suite.json").read_text())
+    return [
+        target["expr"]
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+    ]

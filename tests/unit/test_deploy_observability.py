@@ -15,7 +15,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from tests.support.metrics import exposed_names, metric_names_in
+from tests.support.metrics import (
+    alert_expressions,
+    dashboard_expressions,
+    exposed_names,
+    metric_names_in,
+)
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_dispatcher.dispatcher import Counters, DispatcherState, Snapshot
 from tpf_dispatcher.engine_metrics import EngineCollector
@@ -55,32 +60,9 @@ def _exported() -> set[str]:
     return exposed_names(_families())
 
 
-def _rule() -> dict[str, Any]:
-    rule: dict[str, Any] = yaml.safe_load((COMPONENT / "prometheus-rule.yaml").read_text())
-    return rule
-
-
-def _alert_expressions() -> dict[str, str]:
-    return {
-        rule["alert"]: rule["expr"]
-        for group in _rule()["spec"]["groups"]
-        for rule in group["rules"]
-    }
-
-
-def _dashboard_expressions() -> list[str]:
-    dashboard = json.loads((COMPONENT / "dashboards" / "tpf-suite.json").read_text())
-    return [
-        target["expr"]
-        for panel in dashboard["panels"]
-        if panel["type"] != "row"
-        for target in panel["targets"]
-    ]
-
-
 def test_alerts_read_only_exported_metrics() -> None:
     exported = _exported()
-    for alert, expression in _alert_expressions().items():
+    for alert, expression in alert_expressions().items():
         named = metric_names_in([expression])
         assert named, f"{alert} reads no tpf_ metric"
         assert named <= exported, f"{alert} reads {sorted(named - exported)}, which no one exports"
@@ -88,7 +70,7 @@ def test_alerts_read_only_exported_metrics() -> None:
 
 def test_dashboard_reads_only_exported_metrics() -> None:
     exported = _exported()
-    expressions = _dashboard_expressions()
+    expressions = dashboard_expressions()
     assert expressions
     for expression in expressions:
         named = metric_names_in([expression])
@@ -97,7 +79,7 @@ def test_dashboard_reads_only_exported_metrics() -> None:
 
 
 def test_the_alerts_the_operations_guide_describes_exist() -> None:
-    alerts = set(_alert_expressions())
+    alerts = set(alert_expressions())
     assert alerts == {
         "TpfDeadLettersGrowing",
         "TpfOldestRunnableTooOld",
