@@ -95,7 +95,9 @@ class Listener:
 
 
 @asynccontextmanager
-async def tls_server(pki: Pki, directory: Path, *, mutual: bool) -> AsyncIterator[Listener]:
+async def tls_server(
+    pki: Pki, directory: Path, *, mutual: bool, health_port: int = 0
+) -> AsyncIterator[Listener]:
     """serve() on a free port with the server certificate copied to files of its own (so the
     test can rotate them), requiring client certificates when `mutual`."""
     listener = Listener(free_port(), directory / "tls.crt", directory / "tls.key")
@@ -110,6 +112,7 @@ async def tls_server(pki: Pki, directory: Path, *, mutual: bool) -> AsyncIterato
         tls_cert_file=listener.cert_file,
         tls_key_file=listener.key_file,
         tls_client_ca_file=pki.ca.ca_file if mutual else None,
+        health_port=health_port,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -290,6 +293,21 @@ def _serial(listener: Listener, pki: Pki) -> int:
     return served_serial(listener.port, pki.ca.ca_file, pki.client)
 
 
+async def test_health_port_answers_probes_in_plain_text_and_serves_nothing_else(
+    pki: Pki, tmp_path: Path
+) -> None:
+    health_port = free_port()
+    health_target = f"127.0.0.1:{health_port}"
+    async with tls_server(pki, tmp_path / "listener", mutual=True, health_port=health_port):
+        assert await _serving(health_target, None)
+        async with grpc.aio.insecure_channel(health_target) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _peer_name_call(channel)(b"", timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", health_port)) != 0, "the health port is closed"
+
+
 # Startup: every unusable configuration is one ConfigError naming the variable and the file.
 
 
@@ -369,3 +387,20 @@ def test_client_certificates_refuse_an_unreadable_ca(tmp_path: Path) -> None:
     missing = tmp_path / "ca.pem"
     with pytest.raises(ConfigError, match=r"^TPF_TLS_CA_FILE \(.*ca\.pem\) cannot be read"):
         ClientCertificates(ClientTls(missing))
+
+
+async def test_serve_refuses_a_health_port_already_in_use(pki: Pki) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = await _serve_refuses(
+            _settings(
+                tls_cert_file=pki.server.cert_file,
+                tls_key_file=pki.server.key_file,
+                health_port=port,
+            )
+        )
+    assert message == (
+        f"Cannot listen on 127.0.0.1:{port} (address in use or not local); change TPF_HEALTH_PORT."
+    )

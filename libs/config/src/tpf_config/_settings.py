@@ -38,6 +38,9 @@ class CommonSettings(TlsSettings):
     # 0 asks the OS for a free port; every service overrides this default with its own port.
     grpc_port: int = Field(default=0, ge=0, le=65535)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # Plain-text gRPC health (Check and Watch, nothing else) on a port of its own, for probes
+    # that cannot speak TLS (Kubernetes' grpc probe) when the service port does; 0 = none.
+    health_port: int = Field(default=0, ge=0, le=65535)
 
     # Prometheus text at http://<metrics_host>:<metrics_port>/metrics, on a port of its own;
     # 0 (the default) serves none, so services sharing a machine never collide by default.

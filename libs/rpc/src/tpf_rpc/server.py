@@ -70,6 +70,8 @@ async def serve(
 
     With TPF_TLS_CERT_FILE and TPF_TLS_KEY_FILE the port serves TLS only (and requires client
     certificates with TPF_TLS_CLIENT_CA_FILE); rotated files are served without a restart.
+    TPF_HEALTH_PORT adds a plain-text port that serves the same health statuses and nothing
+    else, for probes that cannot speak TLS.
 
     Raises ConfigError before listening if no tokens are configured (and auth is enabled),
     the TLS files cannot be used or the address cannot be bound.
@@ -77,6 +79,7 @@ async def serve(
     stop = stop_event if stop_event is not None else asyncio.Event()
     provider = tracer_provider
     server: grpc.aio.Server | None = None
+    health_server: grpc.aio.Server | None = None
     metrics_endpoint = None
     health_servicer = health.aio.HealthServicer()
     try:
@@ -111,10 +114,14 @@ async def serve(
         reflection.enable_server_reflection(
             [*service_full_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], server
         )
+        if settings.health_port:
+            health_server = _health_only_server(health_servicer, settings)
         port = _bind(server, settings, certificates)
         metrics_endpoint = start_metrics_endpoint(settings, registry)
         for name in ("", *service_full_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if health_server is not None:
+            await health_server.start()
         await server.start()
         logger.info(
             "%s serving gRPC on %s:%d (%s)",
@@ -128,7 +135,9 @@ async def serve(
         logger.info("%s stopping (grace %.1fs)", service_name, settings.shutdown_grace_s)
     finally:
         try:
-            await _shut_down(server, health_servicer, settings.shutdown_grace_s, on_stop)
+            await _shut_down(
+                server, health_servicer, settings.shutdown_grace_s, on_stop, health_server
+            )
         finally:
             if metrics_endpoint is not None:
                 await asyncio.to_thread(metrics_endpoint.stop)
@@ -167,6 +176,26 @@ def _bind(
     return port
 
 
+def _health_only_server(
+    health_servicer: health.aio.HealthServicer, settings: CommonSettings
+) -> grpc.aio.Server:
+    """The health servicer alone on TPF_HEALTH_PORT, in plain text: it tells whether the
+    service is SERVING and nothing more, so it needs no TLS or token."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{settings.grpc_host}:{settings.health_port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise ConfigError(
+            f"Cannot listen on {address} (address in use or not local); change "
+            f"{env_var_name(type(settings), 'health_port')}."
+        )
+    return server
+
+
 async def _wait_for_stop(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -189,12 +218,15 @@ async def _shut_down(
     health_servicer: health.aio.HealthServicer,
     grace_s: float,
     on_stop: Callable[[], Awaitable[None]] | None,
+    health_server: grpc.aio.Server | None = None,
 ) -> None:
     try:
         # NOT_SERVING first, so load balancers stop routing here while in-flight RPCs finish.
         await health_servicer.enter_graceful_shutdown()
         if server is not None:
             await server.stop(grace_s)
+        if health_server is not None:
+            await health_server.stop(0)
     finally:
         if on_stop is not None:
             await on_stop()
