@@ -19,11 +19,13 @@ ENV UV_PYTHON_DOWNLOADS=never \
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
+COPY buf.yaml buf.gen.yaml ./
 COPY proto proto
+COPY third_party/proto third_party/proto
 COPY libs libs
 COPY services services
 COPY examples examples
-COPY scripts/gen-proto.sh scripts/stage-image.sh scripts/
+COPY scripts/gen-proto.sh scripts/protoc-gen-grpc-tools.py scripts/stage-image.sh scripts/
 
 FROM build AS trial-build
 # Same path as in the runtime: console scripts name their interpreter by absolute path.

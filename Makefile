@@ -12,8 +12,11 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 GEN := libs/proto/src
-THIRD_PARTY := third_party/proto
-PROTO_FILES = $(shell find proto -name '*.proto' | sort)
+TS := clients/typescript
+# Inputs of the generated code: our protos, the vendored google/api and google/rpc ones, the
+# template and its plugin.
+PROTO_INPUTS = $(shell find proto third_party/proto -name '*.proto' | sort) buf.yaml buf.gen.yaml \
+	scripts/gen-proto.sh scripts/protoc-gen-grpc-tools.py
 
 export UV_SYSTEM_CERTS := 1
 export UV_PYTHON_DOWNLOADS := never
@@ -32,9 +35,14 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml s
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	touch $@
 
-# The same script generates the image's code (Dockerfile, scripts/stage-image.sh).
-$(GEN)/.generated: $(VENV)/.synced $(PROTO_FILES)
+# The same script generates the image's code (Dockerfile, scripts/stage-image.sh): Python only.
+$(GEN)/.generated: $(VENV)/.synced $(PROTO_INPUTS)
 	scripts/gen-proto.sh $(BIN)/python
+	touch $@
+
+# protoc-gen-es and the TypeScript package's dependencies, as its package-lock.json pins them.
+$(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json $(TS)/.npmrc
+	cd $(TS) && npm ci --no-audit --no-fund
 	touch $@
 
 # Debian package for each command the tests run; installed when the command is missing, or fail.
@@ -49,9 +57,10 @@ system-deps: ## install Debian packages the tests need (redis-server, node, npm,
 
 setup: $(GEN)/.generated ## create .venv from uv.lock and generate code from proto/
 
-proto: ## regenerate Python code from proto/
+proto: $(VENV)/.synced system-deps $(TS)/node_modules/.installed ## regenerate Python and TypeScript code (buf.gen.yaml)
 	rm -f $(GEN)/.generated
-	$(MAKE) $(GEN)/.generated
+	scripts/gen-proto.sh $(BIN)/python --all
+	touch $(GEN)/.generated
 
 lint: setup ## buf lint + buf format check + ruff + mypy + hadolint
 	$(BIN)/buf lint
@@ -82,4 +91,4 @@ dev: setup ## run the suite on embedded Postgres (Ctrl-C stops it)
 	$(BIN)/python -m tpf_devserver
 
 clean: ## remove generated code and environments (keeps .tpf/ data)
-	rm -rf $(VENV) $(TOOLS) $(THIRD_PARTY) $(GEN)/tpf $(GEN)/org $(GEN)/.generated .build
+	rm -rf $(VENV) $(TOOLS) $(GEN)/tpf $(GEN)/org $(GEN)/.generated .build $(TS)/node_modules $(TS)/dist

@@ -1,32 +1,34 @@
 #!/usr/bin/env bash
-# Python code (and mypy stubs) generated from proto/ into libs/proto/src, and the google/api and
-# google/rpc protos copied into third_party/proto (buf's second, lint-exempt module).
-#   scripts/gen-proto.sh PYTHON
+# Code generated from proto/ by buf with buf.gen.yaml.
+#   scripts/gen-proto.sh PYTHON          # Python only: libs/proto/src (git-ignored)
+#   scripts/gen-proto.sh PYTHON --all    # every plugin of buf.gen.yaml: Python and TypeScript
 # Run from the repository root. PYTHON is an interpreter with the `codegen` dependency group
-# (grpcio-tools, mypy-protobuf, googleapis-common-protos): `make proto` passes .venv's, the
-# Dockerfile's build stage one with that group alone.
+# (buf-bin, grpcio-tools, mypy-protobuf, googleapis-common-protos, pyyaml): `make setup` passes
+# .venv's, the Dockerfile's build stage one with that group alone (no Node.js there, so Python
+# only). --all needs clients/typescript/node_modules (`npm ci` there; `make proto` does it).
 set -euo pipefail
 
 python=$1
+scope=${2:-}
 bin=$(dirname "$python")
 gen=libs/proto/src
-third_party=third_party/proto
-google_protos=(
-    google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
-    google/rpc/status.proto google/rpc/error_details.proto google/rpc/code.proto
-)
-mapfile -t proto_files < <(find proto -name '*.proto' | sort)
-site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-grpc_include=$("$python" -c \
-    'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
+ts_gen=clients/typescript/src/gen
 
-rm -rf "$third_party" "$gen/tpf" "$gen/org"
-mkdir -p "$third_party"
-root=$PWD
-(cd "$site" && cp --parents "${google_protos[@]}" "$root/$third_party/")
-"$python" -m grpc_tools.protoc -Iproto -I"$third_party" -I"$grpc_include" \
-    --python_out="$gen" --grpc_python_out="$gen" \
-    --plugin=protoc-gen-mypy="$bin/protoc-gen-mypy" --mypy_out="$gen" \
-    --plugin=protoc-gen-mypy_grpc="$bin/protoc-gen-mypy_grpc" --mypy_grpc_out="$gen" \
-    "${proto_files[@]}"
+# buf runs the template's local plugins with these names; they live beside PYTHON.
+export PATH="$bin:$PATH"
+rm -rf "$gen/tpf" "$gen/org"
+if [[ $scope == --all ]]; then
+    rm -rf "$ts_gen"
+    "$bin/buf" generate --template buf.gen.yaml
+elif [[ -z $scope ]]; then
+    # The template's plugins that write Python, passed to buf as JSON.
+    template=$("$python" -c 'import json, sys, yaml
+template = yaml.safe_load(open("buf.gen.yaml"))
+template["plugins"] = [p for p in template["plugins"] if p["out"] == sys.argv[1]]
+print(json.dumps(template))' "$gen")
+    "$bin/buf" generate --template "$template"
+else
+    echo "usage: $0 PYTHON [--all]" >&2
+    exit 2
+fi
 find "$gen" -mindepth 1 -type d ! -name __pycache__ -exec touch {}/__init__.py \;
