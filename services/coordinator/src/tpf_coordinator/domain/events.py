@@ -18,7 +18,7 @@ DEFAULT_MAX_CONSECUTIVE_LEASE_EXPIRIES = 3
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """A dispatcher takes a QUEUED execution, or a WAIT_RETRY one whose retry is due."""
+    """A dispatcher takes a QUEUED or WAIT_RETRY execution once it is due (`next_due_at_ms`)."""
 
     owner: str
     lease_ms: int

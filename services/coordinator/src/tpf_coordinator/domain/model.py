@@ -28,7 +28,8 @@ class ExecutionStatus(StrEnum):
 
     @property
     def is_runnable(self) -> bool:
-        """Claimable once due (QUEUED is due at once, WAIT_RETRY at its next_due time)."""
+        """Claimable once due: QUEUED is written due at once (next_due = the writer's now),
+        WAIT_RETRY when its backoff ends."""
         return self in (ExecutionStatus.QUEUED, ExecutionStatus.WAIT_RETRY)
 
 

@@ -138,12 +138,15 @@ def apply(state: ExecutionState, event: Event, *, actor: str) -> Transition:
 
 
 def _claim(state: ExecutionState, event: Claim, actor: str) -> Transition:
-    if state.status is _Status.WAIT_RETRY and state.next_due_at_ms > event.now_ms:
+    # QUEUED is written due at the writer's "now", so it is due at once on that clock; the
+    # claim SQL (store/work_postgres.py) applies this same rule to both statuses, which keeps
+    # its scan on the runnable index ordered by due time.
+    if state.status.is_runnable and state.next_due_at_ms > event.now_ms:
         raise _invalid(
             state,
             event,
-            f"The retry is not due until {state.next_due_at_ms} (now {event.now_ms}); claim it "
-            "then.",
+            f"The execution is not due until {state.next_due_at_ms} (now {event.now_ms}); claim"
+            " it then.",
         )
     if state.status not in (_Status.QUEUED, _Status.WAIT_RETRY):
         raise _invalid(

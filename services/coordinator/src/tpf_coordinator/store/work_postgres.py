@@ -17,7 +17,8 @@ from tpf_store import Pool
 
 # The claim is the one transition computed in SQL rather than by `domain.transitions.apply`:
 # one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
-# (QUEUED, or WAIT_RETRY that is due), it bumps the version, sets the lease and clears the
+# (QUEUED or WAIT_RETRY, once due; tests/integration/test_coordinator_claim_rule.py checks the
+# two against each other), it bumps the version, sets the lease and clears the
 # previous attempt's error, and every
 # claimed row gets its CLAIMED history row in the same transaction. The partial index
 # `executions_runnable` makes the scan touch runnable rows only; SKIP LOCKED lets concurrent
