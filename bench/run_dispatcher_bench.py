@@ -75,6 +75,7 @@ from bench.run_coordinator_bench import (
     peer_rows,
     process_cpu,
 )
+from bench.tracing_export import TracingExport
 from tests.support.coordinator_client import CoordinatorClient, coordinator_client
 from tests.support.fake_dispatcher import submit_all
 from tests.support.registry_client import ADMIN, auth_env, registry_client
@@ -240,6 +241,7 @@ class Suite:
     work_dir: Path
     logs: Path
     releases: dict[str, Released] = field(default_factory=dict)
+    tracing: TracingExport = field(default_factory=TracingExport.disabled)
 
     def current_pids(self, extra: dict[str, list[int]]) -> dict[str, list[int]]:
         pids = {**self.pids, **extra, "client": [os.getpid()]}
@@ -287,6 +289,7 @@ def start_worker_side(
         "TPF_LOG_LEVEL": args.log_level,
         "TPF_GRPC_HOST": "127.0.0.1",
         "TPF_WORKER_SHARED_SECRET": WORKER_SECRET,
+        **suite.tracing.env(),
     }
     pids: dict[str, list[int]] = {}
     if transport == "grpc":
@@ -893,6 +896,7 @@ async def driver_main(args: argparse.Namespace) -> None:
     print(f"[bench] work dir {work_dir}", file=sys.stderr)
     embedded: EmbeddedPostgres | None = None
     supervisor = Supervisor(log_dir=logs)
+    tracing = TracingExport(enabled=args.tracing, sampler_ratio=args.trace_sampler_ratio)
     try:
         if args.database_url:
             maintenance_url, wal_dir = args.database_url, None
@@ -906,7 +910,12 @@ async def driver_main(args: argparse.Namespace) -> None:
                 conn.execute(f'CREATE DATABASE "{name}"')
             version_row = conn.execute("SHOW server_version").fetchone()
             postgres_version = str(version_row[0]) if version_row else "?"
-        common = {**auth_env(), "TPF_LOG_LEVEL": args.log_level, "TPF_GRPC_HOST": "127.0.0.1"}
+        common = {
+            **auth_env(),
+            "TPF_LOG_LEVEL": args.log_level,
+            "TPF_GRPC_HOST": "127.0.0.1",
+            **tracing.env(),
+        }
         registry = await asyncio.to_thread(
             supervisor.start,
             ServiceSpec(
@@ -948,6 +957,7 @@ async def driver_main(args: argparse.Namespace) -> None:
             postgres_pid=embedded.pid if embedded is not None else None,
             work_dir=work_dir,
             logs=logs,
+            tracing=tracing,
         )
         await register_releases(suite, ["w2", "w3final" if args.w3_final_await else "w3"])
         results = []
@@ -957,6 +967,7 @@ async def driver_main(args: argparse.Namespace) -> None:
             results.append(result)
             print(f"[bench] {spec.name}: {one_line(result)}", file=sys.stderr)
         document: dict[str, Any] = {
+            "tracing": tracing.figures(),
             "machine": machine_facts(postgres_version),
             "postgres": "embedded" if embedded else "external",
             "w3_pipeline": "await only" if args.w3_final_await else "await, then one step",
@@ -966,6 +977,7 @@ async def driver_main(args: argparse.Namespace) -> None:
         print(await asyncio.to_thread(write_outputs, Path(args.out_dir), document, peers))
     finally:
         await asyncio.to_thread(supervisor.stop_all)
+        tracing.stop()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
         if not args.keep:
@@ -1013,6 +1025,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers-summary", default=str(DEFAULT_PEERS_SUMMARY))
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="every service exports its spans over OTLP to a receiver in this process",
+    )
+    parser.add_argument(
+        "--trace-sampler-ratio",
+        type=float,
+        default=None,
+        help="with --tracing: parentbased_traceidratio with this ratio (default: every trace)",
+    )
     args = parser.parse_args(argv)
     asyncio.run(driver_main(args))
 
