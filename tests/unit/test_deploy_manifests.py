@@ -7,10 +7,7 @@ kustomize` renders from the base, the dev overlay and the dev overlay with every
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,11 +18,13 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from tests.support.kustomize import compose, needs_kubectl, render
 from tpf_config import CommonSettings
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_dispatcher.settings import DispatcherSettings
 from tpf_gateway.settings import GatewaySettings
 from tpf_registry.settings import RegistrySettings
+from tpf_rpc import paging
 from tpf_sqs_bridge.settings import BridgeSettings
 from tpf_worker.serve import parse_args
 
@@ -43,6 +42,12 @@ SETTINGS: dict[str, type[CommonSettings]] = {
     "tpf-dispatcher": DispatcherSettings,
     "tpf-gateway": GatewaySettings,
     "tpf-sqs-bridge": BridgeSettings,
+}
+# Variables read outside a settings class, by the services that read them (the page-token key
+# is read by tpf_rpc.paging, under every List RPC).
+READ_ELSEWHERE: dict[str, set[str]] = {
+    "tpf-registry": {paging.KEY_ENV},
+    "tpf-coordinator": {paging.KEY_ENV},
 }
 # Deployment name -> the console script its container runs.
 SCRIPTS = {
@@ -129,8 +134,11 @@ def _written() -> Manifests:
 
 
 def _containers(docs: list[Document]) -> Iterator[Document]:
+    """Every container of the Deployment, init containers (migrations) included."""
     for doc in docs:
-        yield from doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        yield from pod.get("initContainers", [])
+        yield from pod.get("containers", [])
 
 
 def _pod_spec(docs: list[Document]) -> Document:
@@ -200,7 +208,7 @@ def _check_variables(manifests: Manifests) -> None:
         if name == EXAMPLE_WORKER:
             known = _worker_variables(docs)
         elif name in SETTINGS:
-            known = _known(SETTINGS[name])
+            known = _known(SETTINGS[name]) | READ_ELSEWHERE.get(name, set())
         else:
             # Third-party images (the dev Postgres) get no TPF_* variables.
             known = set()
@@ -237,7 +245,12 @@ def _check_ports_and_probes(manifests: Manifests) -> None:
             # gRPC services serve grpc.health.v1 on TPF_GRPC_PORT: a native grpc probe.
             port = int(variables["TPF_GRPC_PORT"])
             assert ports["grpc"] == port, name
-            assert ready["grpc"]["port"] == live["grpc"]["port"] == port, name
+            # Under TLS (the mtls component) kubelet's plain-text gRPC probe cannot connect: a
+            # TCP probe of the same port instead.
+            kind = "tcpSocket" if "tcpSocket" in ready else "grpc"
+            startup = [container["startupProbe"]] if "startupProbe" in container else []
+            probes = [ready, live, *startup]
+            assert all(probe[kind]["port"] == port for probe in probes), name
         elif name == "tpf-gateway":
             assert ports["http"] == int(variables["TPF_GATEWAY_PORT"])
             assert ready["httpGet"]["path"] == "/q/health/ready"
@@ -304,8 +317,10 @@ def test_kustomizations_name_existing_files() -> None:
     assert {p.parent.relative_to(DEPLOY).as_posix() for p, _ in kustomizations} >= {
         "base",
         "overlays/dev",
+        "overlays/production",
         "components/sqs-bridge",
         "components/redis-leases",
+        "components/mtls",
     }
     for path, spec in kustomizations:
         referenced = [*spec.get("resources", []), *spec.get("components", [])]
@@ -362,33 +377,29 @@ def test_dev_tokens_grant_every_service_token() -> None:
             assert value in granted, f"tpf-tokens/{key} is not a grant of tokens.json"
 
 
-def test_dockerfile_runs_a_console_script_and_ships_the_example() -> None:
+def test_the_image_default_runs_a_console_script_and_the_dev_overlay_its_trial_target() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     match = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile, re.MULTILINE)
     assert match is not None
     assert json.loads(match.group(1))[0] in _console_scripts()
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert not any(pattern.strip("/").startswith("examples") for pattern in ignored)
+    # The dev overlay's dispatcher and example worker import restaurant_approval: only the
+    # Dockerfile's `trial` target installs it.
+    dev = yaml.safe_load((DEPLOY / "overlays" / "dev" / "kustomization.yaml").read_text())
+    assert {"name": IMAGE, "newTag": "trial"} in dev["images"]
+    assert re.search(r"^FROM \S+ AS trial$", dockerfile, re.MULTILINE)
+    assert "scripts/stage-image.sh /app/.venv --example" in dockerfile
 
 
 # ---------------------------------------------------------------------------------------------
-# Rendered with kubectl, when it is installed (nothing is installed for this test)
+# Rendered with kubectl (make test installs it)
 
-KUBECTL = shutil.which("kubectl")
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-def _render(directory: Path) -> list[Document]:
-    assert KUBECTL is not None
-    done = subprocess.run(
-        [KUBECTL, "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return _load_all(done.stdout)
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+BRIDGE_QUEUES: Document = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "tpf-sqs-bridge-config"},
+    "data": {"TPF_SQS_SUBMIT_QUEUE_URL": QUEUE},
+}
 
 
 def _rendered(docs: list[Document]) -> Manifests:
@@ -399,47 +410,22 @@ def _rendered(docs: list[Document]) -> Manifests:
 
 
 @needs_kubectl
-@pytest.mark.parametrize("directory", ["base", "overlays/dev"])
+@pytest.mark.parametrize("directory", ["base", "overlays/dev", "overlays/production"])
 def test_rendered_manifests_are_consistent(directory: str) -> None:
-    docs = _render(DEPLOY / directory)
+    docs = render(DEPLOY / directory)
     _check_all(_rendered(docs), _services(docs))
-
-
-QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
 
 
 @needs_kubectl
 def test_components_render_on_the_dev_overlay(tmp_path: Path) -> None:
-    # Kustomize refuses absolute paths: reach the tree relatively from tmp_path. The namespace
-    # must be the dev overlay's, or references to its generated config maps do not resolve.
-    def relative(path: Path) -> str:
-        return os.path.relpath(path, tmp_path)
-
-    overlay = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": "tpf-dev",
-        "resources": [relative(DEPLOY / "overlays" / "dev")],
-        "components": [
-            relative(DEPLOY / "components" / "sqs-bridge"),
-            relative(DEPLOY / "components" / "redis-leases"),
-        ],
+    docs = compose(
+        tmp_path,
+        namespace="tpf-dev",
+        resources=["overlays/dev"],
+        components=["components/sqs-bridge", "components/redis-leases"],
         # How the component's comment says to set the queues.
-        "patches": [
-            {
-                "patch": yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {"name": "tpf-sqs-bridge-config"},
-                        "data": {"TPF_SQS_SUBMIT_QUEUE_URL": QUEUE},
-                    }
-                )
-            }
-        ],
-    }
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-    docs = _render(tmp_path)
+        patches=[BRIDGE_QUEUES],
+    )
     manifests = _rendered(docs)
     _check_all(manifests, _services(docs))
     assert "tpf-sqs-bridge" in manifests.deployments
@@ -448,3 +434,52 @@ def test_components_render_on_the_dev_overlay(tmp_path: Path) -> None:
     bridge = _tpf_variables(manifests.deployments["tpf-sqs-bridge"], manifests.config_maps)
     assert bridge["TPF_SQS_SUBMIT_QUEUE_URL"] == QUEUE
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"tpf-dev"}
+
+
+@needs_kubectl
+def test_the_mtls_component_gives_every_service_its_certificate(tmp_path: Path) -> None:
+    docs = compose(
+        tmp_path,
+        namespace="tpf",
+        resources=["overlays/production"],
+        # Components patch what is there when they run: the bridge first.
+        components=["components/sqs-bridge", "components/mtls"],
+        patches=[BRIDGE_QUEUES],
+    )
+    manifests = _rendered(docs)
+    _check_all(manifests, _services(docs))
+    certificates = {
+        d["spec"]["secretName"]: d["spec"].get("dnsNames", [])
+        for d in docs
+        if d["kind"] == "Certificate"
+    }
+    for name, docs_of in manifests.deployments.items():
+        variables = _tpf_variables(docs_of, manifests.config_maps)
+        pod = _pod_spec(docs_of)
+        (secret,) = [v["secret"]["secretName"] for v in pod["volumes"] if v["name"] == "tls"]
+        # Its certificate names the Service its clients dial.
+        assert name in certificates[secret], name
+        (container,) = pod["containers"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        files = {k: v for k, v in variables.items() if k.startswith("TPF_TLS_")}
+        assert all(path.startswith(mounts["tls"] + "/") for path in files.values()), name
+        expected = {
+            "TPF_TLS_CERT_FILE",
+            "TPF_TLS_KEY_FILE",
+            "TPF_TLS_CA_FILE",
+            "TPF_TLS_CLIENT_CERT_FILE",
+            "TPF_TLS_CLIENT_KEY_FILE",
+        }
+        if name != "tpf-gateway":  # REST clients and kubelet have no client certificate
+            expected.add("TPF_TLS_CLIENT_CA_FILE")
+        assert set(files) == expected, name
+        # kubelet's gRPC probes have no TLS: TCP probes on the gRPC port, HTTPS for the gateway.
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if name == "tpf-gateway":
+                assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+            else:
+                assert container[probe] == {
+                    **container[probe],
+                    "tcpSocket": {"port": int(variables["TPF_GRPC_PORT"])},
+                }
+                assert "grpc" not in container[probe]
