@@ -53,10 +53,13 @@ class ServiceProcess:
         log_path: Path,
         cwd: Path,
         ready_timeout_s: float = _READY_TIMEOUT_S,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.module = module
         self.port = port
         self._ready_timeout_s = ready_timeout_s
+        # TLS for the readiness check, for a service started with TPF_TLS_CERT_FILE.
+        self._credentials = credentials
         self._process = ChildProcess(
             [sys.executable, "-m", module], log_path=log_path, env=env, cwd=cwd
         )
@@ -119,17 +122,27 @@ class ServiceProcess:
 
     def _is_serving(self) -> bool:
         self._process.raise_if_exited(self.module)
-        with grpc.insecure_channel(self.target, options=_FAST_RECONNECT) as channel:
+        with self._channel() as channel:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=_HEALTH_CHECK_TIMEOUT_S
             )
         serving: bool = response.status == health_pb2.HealthCheckResponse.SERVING
         return serving
 
+    def _channel(self) -> grpc.Channel:
+        if self._credentials is None:
+            return grpc.insecure_channel(self.target, options=_FAST_RECONNECT)
+        return grpc.secure_channel(self.target, self._credentials, options=_FAST_RECONNECT)
+
 
 class StartService(Protocol):
     def __call__(
-        self, module: str, env: Mapping[str, str], *, port: int | None = None
+        self,
+        module: str,
+        env: Mapping[str, str],
+        *,
+        port: int | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> ServiceProcess: ...
 
 
@@ -151,11 +164,18 @@ def start_service(tmp_path: Path, pytestconfig: pytest.Config) -> Iterator[Start
 
     Each process gets a free port in TPF_GRPC_PORT (unless `port` is given), runs with the
     repository root as working directory, and logs to a file in the test's tmp dir. All of them
-    are stopped (SIGTERM, then SIGKILL) when the test ends.
+    are stopped (SIGTERM, then SIGKILL) when the test ends. `credentials` (TLS) are what the
+    readiness check connects with, for a service that serves TLS.
     """
     started: list[ServiceProcess] = []
 
-    def start(module: str, env: Mapping[str, str], *, port: int | None = None) -> ServiceProcess:
+    def start(
+        module: str,
+        env: Mapping[str, str],
+        *,
+        port: int | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> ServiceProcess:
         chosen_port = port if port is not None else free_port(_HOST)
         process = ServiceProcess(
             module,
@@ -163,6 +183,7 @@ def start_service(tmp_path: Path, pytestconfig: pytest.Config) -> Iterator[Start
             env={**minimal_environment(), **env, GRPC_PORT_ENV: str(chosen_port)},
             log_path=tmp_path / f"{module}-{len(started)}.log",
             cwd=pytestconfig.rootpath,
+            credentials=credentials,
         )
         started.append(process)
         process.start()

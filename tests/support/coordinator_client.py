@@ -12,6 +12,7 @@ from tests.support.channels import FRESH_CONNECTION
 from tests.support.registry_client import ADMIN
 from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import ClientCertificates
 
 
 @dataclass
@@ -23,10 +24,13 @@ class CoordinatorClient:
 
 @asynccontextmanager
 async def coordinator_client(
-    target: str, token: str | None = ADMIN
+    target: str, token: str | None = ADMIN, *, tls: ClientCertificates | None = None
 ) -> AsyncIterator[CoordinatorClient]:
     channel = client_channel(
-        target, token=token, options=[("grpc.max_send_message_length", 64 << 20), *FRESH_CONNECTION]
+        target,
+        token=token,
+        tls=tls,
+        options=[("grpc.max_send_message_length", 64 << 20), *FRESH_CONNECTION],
     )
     async with channel:
         yield CoordinatorClient(

@@ -13,6 +13,7 @@ from tests.support.channels import FRESH_CONNECTION
 from tpf.registry.v1 import release_service_pb2_grpc, worker_service_pb2_grpc
 from tpf.registry.v1 import worker_service_pb2 as wpb
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import ClientCertificates
 
 TOKENS = [
     {"token": "admin-all-secret", "subject": "ops", "roles": ["admin"], "tenants": ["*"]},
@@ -56,9 +57,14 @@ class RegistryClient:
 
 
 @asynccontextmanager
-async def registry_client(target: str, token: str | None = ADMIN) -> AsyncIterator[RegistryClient]:
+async def registry_client(
+    target: str, token: str | None = ADMIN, *, tls: ClientCertificates | None = None
+) -> AsyncIterator[RegistryClient]:
     channel = client_channel(
-        target, token=token, options=[("grpc.max_send_message_length", 80 << 20), *FRESH_CONNECTION]
+        target,
+        token=token,
+        tls=tls,
+        options=[("grpc.max_send_message_length", 80 << 20), *FRESH_CONNECTION],
     )
     async with channel:
         yield RegistryClient(

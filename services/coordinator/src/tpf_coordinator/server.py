@@ -56,6 +56,7 @@ from tpf_coordinator.work import WorkCoordinator
 from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseStore
 from tpf_objects import S3Config, object_store_for
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import client_certificates_of
 from tpf_store import Pool
 from tpf_telemetry.metrics import PeriodicRefresh, PoolStatsCollector, new_registry
 
@@ -112,7 +113,9 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         if settings.registry_token
         else None
     )
-    channel = client_channel(settings.registry_target, token=registry_token)
+    channel = client_channel(
+        settings.registry_target, token=registry_token, tls=client_certificates_of(settings)
+    )
     catalog = ReleaseCatalog(
         channel, ttl_s=settings.registry_cache_s, rpc_timeout_s=settings.registry_timeout_s
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from tpf.common.v1 import pinned_identity_pb2
 from tpf.registry.v1 import worker_pb2
 from tpf_dispatcher.hosted import HostedPipelines
+from tpf_rpc.tls import ClientCertificates
 from tpf_worker.protocol import Capability
 from tpf_worker.transports import TransportFailure, WorkerClient
 from tpf_worker.transports.grpc import GrpcWorkerClient
@@ -39,10 +40,15 @@ class WorkerIdentityMismatch(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RemoteWorkerConfig:
-    """What calling remote workers needs; `shared_secret` None makes them unreachable."""
+    """What calling remote workers needs; `shared_secret` None makes them unreachable.
+
+    `tls` is the CA (and client certificate) for gRPC workers when `grpc_plaintext` is false
+    and for `https://` REST workers; without it, the system's trusted CAs.
+    """
 
     shared_secret: str | None
     grpc_plaintext: bool = True
+    tls: ClientCertificates | None = None
     rest_connect_timeout_s: float = 2.0
     sqs_response_queue_url: str | None = None
     sqs: SqsConfig = field(default_factory=SqsConfig)
@@ -157,13 +163,17 @@ class WorkerClients:
             )
         if worker.protocol == GRPC:
             return GrpcWorkerClient(
-                worker.endpoint, shared_secret=secret, plaintext=self._remote.grpc_plaintext
+                worker.endpoint,
+                shared_secret=secret,
+                plaintext=self._remote.grpc_plaintext,
+                tls=self._remote.tls,
             )
         if worker.protocol == REST:
             return RestWorkerClient(
                 worker.endpoint,
                 shared_secret=secret,
                 connect_timeout_s=self._remote.rest_connect_timeout_s,
+                tls=self._remote.tls,
             )
         router = await self._sqs_router(secret)
         return SqsWorkerClient(worker.endpoint, router, self._remote.sqs, shared_secret=secret)

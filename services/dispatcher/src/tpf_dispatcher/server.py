@@ -23,6 +23,7 @@ from tpf_dispatcher.outcomes import FailureClasses
 from tpf_dispatcher.settings import DispatcherSettings, split_list
 from tpf_dispatcher.status import DispatcherStatusServicer
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import client_certificates_of
 from tpf_telemetry.metrics import new_registry
 from tpf_worker.transports.sqs import SqsConfig
 
@@ -69,16 +70,20 @@ class DispatcherService:
 
 def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
     """Build every part; nothing runs until `dispatcher.start()`. Raises ConfigError for an
-    unresolvable secret reference, and whatever loading a local pipeline raises."""
+    unresolvable secret reference or unusable TLS files, and whatever loading a local pipeline
+    raises."""
+    tls = client_certificates_of(settings)
     hosted = load_hosted_pipelines(split_list(settings.local_pipelines))
     coordinator = client_channel(
         settings.coordinator_target,
         token=_secret(settings.coordinator_token, "TPF_COORDINATOR_TOKEN"),
+        tls=tls,
         options=_CHANNEL_OPTIONS,
     )
     registry = client_channel(
         settings.registry_target,
         token=_secret(settings.registry_token, "TPF_REGISTRY_TOKEN"),
+        tls=tls,
         options=_CHANNEL_OPTIONS,
     )
     metrics_registry = new_registry()
@@ -89,7 +94,12 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
         hosted,
         RemoteWorkerConfig(
             shared_secret=_secret(settings.worker_shared_secret, "TPF_WORKER_SHARED_SECRET"),
-            grpc_plaintext=settings.worker_grpc_plaintext,
+            grpc_plaintext=(
+                settings.worker_grpc_plaintext
+                if settings.worker_grpc_plaintext is not None
+                else tls is None
+            ),
+            tls=tls,
             rest_connect_timeout_s=settings.worker_rest_connect_timeout_s,
             sqs_response_queue_url=settings.sqs_response_queue_url,
             sqs=SqsConfig(

@@ -73,8 +73,9 @@ class DispatcherSettings(CommonSettings):
     # HMAC secret shared with rest/grpc/sqs workers (TPF_WIRE §9.4); `env:`/`file:` allowed.
     # Unset: remote workers cannot be called (each such call is reported as a failure).
     worker_shared_secret: str | None = Field(default=None, repr=False)
-    # gRPC workers: plaintext channels (TPF's `worker.grpc.plaintext`; TLS otherwise).
-    worker_grpc_plaintext: bool = True
+    # gRPC workers: plaintext channels (TPF's `worker.grpc.plaintext`), or TLS checked against
+    # TPF_TLS_CA_FILE (the system's CAs without it). Unset: TLS exactly when TPF_TLS_CA_FILE is.
+    worker_grpc_plaintext: bool | None = None
     # REST workers: connect timeout, seconds (TPF: PT2S).
     worker_rest_connect_timeout_s: float = Field(default=2.0, gt=0)
 

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tpf_gateway.routes import Upstream
 from tpf_rpc.channel import client_channel
 from tpf_rpc.errors import error_info_of
+from tpf_rpc.tls import ClientCertificates
 
 # Above the services' own payload limit (4 MiB by default), so an oversized payload gets the
 # service's reasoned PAYLOAD_TOO_LARGE instead of a transport error.
@@ -71,6 +72,7 @@ class Upstreams:
         token: str | None,
         timeout_s: float,
         forward_caller_token: bool = True,
+        tls: ClientCertificates | None = None,
     ) -> None:
         self._targets = dict(targets)
         self._timeout_s = timeout_s
@@ -78,7 +80,7 @@ class Upstreams:
         self._forward = forward_caller_token
         # No channel-wide token: each call carries the identity it runs as.
         self._channels = {
-            upstream: client_channel(target, token=None, options=_CHANNEL_OPTIONS)
+            upstream: client_channel(target, token=None, tls=tls, options=_CHANNEL_OPTIONS)
             for upstream, target in targets.items()
         }
 

@@ -22,6 +22,7 @@ from tpf.coordinator.v1 import (
 )
 from tpf_config import ConfigError, env_var_name
 from tpf_rpc.channel import client_channel
+from tpf_rpc.tls import client_certificates_of
 from tpf_sqs_bridge.consumer import ConsumerPolicy, Destinations, QueueConsumer
 from tpf_sqs_bridge.metrics import BridgeMetrics
 from tpf_sqs_bridge.operations import CompleteOperation, SubmitOperation
@@ -62,7 +63,8 @@ class Bridge:
             raise ConfigError(
                 f"No AWS region: set {env_var_name(BridgeSettings, 'sqs_region')} or AWS_REGION"
             ) from None
-        channel = client_channel(settings.coordinator_target, token=token)
+        tls = await asyncio.to_thread(client_certificates_of, settings)
+        channel = client_channel(settings.coordinator_target, token=token, tls=tls)
         self._resources.push_async_callback(channel.close)
         queues = SqsQueues(client)
         executions = execution_service_pb2_grpc.ExecutionServiceStub(channel)
