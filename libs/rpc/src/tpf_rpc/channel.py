@@ -17,7 +17,11 @@ from tpf_rpc.tls import ClientCertificates
 
 # UNAVAILABLE means the call did not run, or the server asked for a retry
 # (DATABASE_UNAVAILABLE, ...); our mutating RPCs take request ids, so a replay is safe.
+# round_robin: a target naming several replicas (`dns:///` of a headless Service, or
+# `ipv4:host:port,host:port`) spreads calls over every replica that answers and skips one that
+# went away; with one address it behaves as the default pick_first.
 _SERVICE_CONFIG: Final = {
+    "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [
         {
             "name": [{}],
@@ -29,7 +33,7 @@ _SERVICE_CONFIG: Final = {
                 "retryableStatusCodes": ["UNAVAILABLE"],
             },
         }
-    ]
+    ],
 }
 
 # Codes after which the same call may work later: it may not have reached a healthy service
