@@ -37,6 +37,12 @@ class Health:
         self._upstreams = upstreams
         self._timeout_s = timeout_s
 
+    def app(self) -> web.Application:
+        """An application serving the health routes and nothing else."""
+        app = web.Application()
+        self.add_routes(app)
+        return app
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/q/health", self.combined)
         app.router.add_get("/q/health/live", self.live)

@@ -16,6 +16,9 @@ class GatewaySettings(CommonSettings):
 
     gateway_host: str = "0.0.0.0"
     gateway_port: int = Field(default=8080, ge=0, le=65535)
+    # Plain HTTP on its own port serving /q/health/* only, for probes that cannot show a client
+    # certificate once the main port requires one (TPF_TLS_CLIENT_CA_FILE); 0 = none.
+    gateway_health_port: int = Field(default=0, ge=0, le=65535)
     coordinator_target: str = "127.0.0.1:50051"
     registry_target: str = "127.0.0.1:50052"
     # TPF's API families (pipeline.orchestrator.control-plane / admin): when disabled, every
