@@ -897,6 +897,7 @@ async def driver_main(args: argparse.Namespace) -> None:
                     **common,
                     "TPF_DATABASE_URL": db_url(maintenance_url, REGISTRY_DB),
                     "TPF_DATA_DIR": str(work_dir / "registry"),
+                    "TPF_REGISTRY_ARTIFACT_ROOTS": str(work_dir),
                 },
             ),
         )

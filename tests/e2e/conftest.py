@@ -22,6 +22,8 @@ def registry_env(database: str, tmp_path: Path) -> dict[str, str]:
     return {
         "TPF_DATABASE_URL": database,
         "TPF_DATA_DIR": str(tmp_path / "registry-data"),
+        # Tests build releases under their own tmp_path; the registry may read only there.
+        "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
         "TPF_LOG_LEVEL": "INFO",
         **auth_env(),
     }

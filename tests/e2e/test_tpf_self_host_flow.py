@@ -112,6 +112,8 @@ async def self_host(
         {
             "TPF_DATABASE_URL": database,
             "TPF_DATA_DIR": str(tmp_path / "registry-data"),
+            # TPF's scripts write descriptors wherever they like; here, under tmp_path.
+            "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
             "TPF_WORKER_STALE_AFTER_S": str(stale_after_s),
             **auth_env(),
         },

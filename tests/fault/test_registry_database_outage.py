@@ -32,6 +32,7 @@ async def test_database_outage_is_unavailable_and_recovers(
             {
                 "TPF_DATABASE_URL": postgres.url_for("tpf"),
                 "TPF_DATA_DIR": str(tmp_path / "registry"),
+                "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
                 **auth_env(),
             },
         )

@@ -97,6 +97,7 @@ def control_plane(database: str, start_service: StartService, tmp_path: Path) ->
         {
             "TPF_DATABASE_URL": database,
             "TPF_DATA_DIR": str(tmp_path / "registry-data"),
+            "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
             **auth_env(),
         },
     )

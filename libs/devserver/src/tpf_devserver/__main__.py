@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
@@ -178,6 +180,11 @@ def main() -> None:
                     **common,
                     **metrics_env(settings, "registry"),
                     "TPF_DATA_DIR": str(data_dir / "registry"),
+                    # The release make dev builds (.tpf/release) and the temp dir, where the
+                    # README's TPF self-host flow writes its descriptor.
+                    "TPF_REGISTRY_ARTIFACT_ROOTS": os.pathsep.join(
+                        (str(data_dir), tempfile.gettempdir())
+                    ),
                 },
             )
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tpf_errors import AlreadyExists, InvalidArgument, NotFound
 from tpf_registry.artifacts.contract_reader import read_embedded_contract
+from tpf_registry.artifacts.roots import ReadableRoots
 from tpf_registry.artifacts.staging import ArtifactFetcher, StagedArtifact, discard
 from tpf_registry.artifacts.store import ArtifactStore
 from tpf_registry.domain.clock import Clock
@@ -66,11 +67,13 @@ class ReleaseRegistry:
         store: ReleaseStore,
         artifact_store: ArtifactStore,
         fetcher: ArtifactFetcher,
+        roots: ReadableRoots,
         clock: Clock,
     ) -> None:
         self._store = store
         self._artifact_store = artifact_store
         self._fetcher = fetcher
+        self._roots = roots
         self._clock = clock
 
     async def register(self, request: RegistrationRequest, *, actor: str) -> RegisterOutcome:
@@ -142,6 +145,7 @@ class ReleaseRegistry:
         path = Path(path_text)
         if not path.is_absolute():
             raise _unreadable_descriptor(path_text, "releaseDescriptorPath must be absolute")
+        path = self._roots.check(path, field="releaseDescriptorPath")
         try:
             data = await asyncio.to_thread(_read_small_file, path)
         except (OSError, UnicodeDecodeError):
@@ -165,14 +169,14 @@ class ReleaseRegistry:
         try:
             actual = f"sha256:{staged.sha256_hex}"
             if actual != artifact.digest:
+                # The file's actual hash is not echoed: it would tell a caller the digest of a
+                # file they may not be able to read themselves.
                 raise InvalidArgument(
                     "ARTIFACT_DIGEST_MISMATCH",
                     f"Release artifact digest does not match local file checksum "
-                    f"(artifact {artifact.artifact_id}: declared {artifact.digest}, "
-                    f"actual {actual})",
+                    f"(artifact {artifact.artifact_id}: declared {artifact.digest})",
                     artifactId=artifact.artifact_id,
                     expectedDigest=artifact.digest,
-                    actualDigest=actual,
                 )
             raw = await asyncio.to_thread(read_embedded_contract, staged.path)
             if raw is None:

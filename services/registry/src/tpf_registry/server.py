@@ -14,6 +14,7 @@ from tpf.registry.v1 import (
     worker_service_pb2_grpc,
 )
 from tpf_objects import S3Config
+from tpf_registry.artifacts.roots import ReadableRoots
 from tpf_registry.artifacts.staging import ArtifactFetcher
 from tpf_registry.artifacts.store import artifact_store_for
 from tpf_registry.domain.clock import Clock, SystemClock
@@ -43,7 +44,8 @@ def build_registrar(
     clock = clock or SystemClock()
     s3 = S3Config(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
     release_store = PostgresReleaseStore(pool)
-    fetcher = ArtifactFetcher(staging_dir=settings.data_dir / "staging", s3=s3)
+    roots = ReadableRoots(settings.artifact_roots())
+    fetcher = ArtifactFetcher(staging_dir=settings.data_dir / "staging", s3=s3, roots=roots)
     # Staging files are only ever in use during a RegisterRelease call: any found at start
     # belong to registrations a crash interrupted (their transaction never committed).
     fetcher.discard_leftovers()
@@ -53,6 +55,7 @@ def build_registrar(
             settings.artifact_store, data_dir=settings.data_dir, s3=s3
         ),
         fetcher=fetcher,
+        roots=roots,
         clock=clock,
     )
     workers = WorkerRegistry(

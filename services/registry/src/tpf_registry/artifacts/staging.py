@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tpf_errors import FailedPrecondition, InvalidArgument, Unavailable
 from tpf_objects import S3Config, S3Location
+from tpf_registry.artifacts.roots import ReadableRoots
 
 UPLOAD_SCHEME = "upload:"
 _CHUNK = 1 << 20
@@ -72,9 +73,10 @@ def local_path_of(uri: str, *, base_dir: Path | None) -> Path | None:
 class ArtifactFetcher:
     """Copies artifacts from their URIs into `staging_dir`, hashing as it goes."""
 
-    def __init__(self, *, staging_dir: Path, s3: S3Config) -> None:
+    def __init__(self, *, staging_dir: Path, s3: S3Config, roots: ReadableRoots) -> None:
         self._staging_dir = staging_dir
         self._s3 = s3
+        self._roots = roots
 
     def discard_leftovers(self) -> int:
         """Remove staging files of registrations a crash interrupted; returns how many."""
@@ -112,7 +114,9 @@ class ArtifactFetcher:
                 field="uri",
                 value=uri,
             )
-        return await asyncio.to_thread(self._from_file, artifact_id, uri, path)
+        return await asyncio.to_thread(
+            self._from_file, artifact_id, uri, self._roots.check(path, field="uri")
+        )
 
     def _from_file(self, artifact_id: str, uri: str, path: Path) -> StagedArtifact:
         if not path.is_file():

@@ -14,7 +14,8 @@ export const file_tpf_common_v1_failure: GenFile = /*@__PURE__*/
 
 /**
  * Why an execution step failed, as recorded on executions, history entries and dead letters.
- * `error_code` and `error_message` mirror TPF's `errorCode` / `errorMessage` (TPF_WIRE §4, §9.7).
+ * `error_code` and `error_message` mirror TPF's `errorCode` / `errorMessage`
+ * (docs/tpf-compatibility.md §4.2, §8.6).
  *
  * @generated from message tpf.common.v1.Failure
  */

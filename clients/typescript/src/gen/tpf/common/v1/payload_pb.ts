@@ -13,7 +13,8 @@ export const file_tpf_common_v1_payload: GenFile = /*@__PURE__*/
   fileDesc("Cht0cGYvY29tbW9uL3YxL3BheWxvYWQucHJvdG8SDXRwZi5jb21tb24udjEiVQoPUGF5bG9hZEVudmVsb3BlEhcKD3BheWxvYWRfdHlwZV9pZBgBIAEoCRIYChBwYXlsb2FkX2VuY29kaW5nGAIgASgJEg8KB3BheWxvYWQYAyABKAlCcwojb3JnLnBpcGVsaW5lZnJhbWV3b3JrLnRwZi5jb21tb24udjFQAVpKZ2l0aHViLmNvbS9waXBlbGluZWZyYW1ld29yay90cGYtY29vcmRpbmF0b3IvZ2VuL2dvL3RwZi9jb21tb24vdjE7Y29tbW9udjFiBnByb3RvMw");
 
 /**
- * A transition payload envelope, TPF's `SerializedTransitionPayload` (TPF_WIRE §2).
+ * A transition payload envelope, TPF's `SerializedTransitionPayload` (docs/tpf-compatibility.md
+ * §3).
  *
  * Every payload that crosses an API (submission input, interaction response, execution result)
  * is carried in this envelope, unchanged, so the JSON mapping of this message is exactly TPF's

@@ -13,8 +13,8 @@ export const file_tpf_common_v1_pinned_identity: GenFile = /*@__PURE__*/
   fileDesc("CiN0cGYvY29tbW9uL3YxL3Bpbm5lZF9pZGVudGl0eS5wcm90bxINdHBmLmNvbW1vbi52MSJrCg5QaW5uZWRJZGVudGl0eRIRCgl0ZW5hbnRfaWQYASABKAkSEwoLcGlwZWxpbmVfaWQYAiABKAkSGAoQY29udHJhY3RfdmVyc2lvbhgDIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBCABKAlCcwojb3JnLnBpcGVsaW5lZnJhbWV3b3JrLnRwZi5jb21tb24udjFQAVpKZ2l0aHViLmNvbS9waXBlbGluZWZyYW1ld29yay90cGYtY29vcmRpbmF0b3IvZ2VuL2dvL3RwZi9jb21tb24vdjE7Y29tbW9udjFiBnByb3RvMw");
 
 /**
- * The release identity an execution is pinned to at submission (TPF_WIRE §8.4). Retries, await
- * resumes and redrives use it even after another release is activated.
+ * The release identity an execution is pinned to at submission (docs/tpf-compatibility.md §7.4).
+ * Retries, await resumes and redrives use it even after another release is activated.
  *
  * @generated from message tpf.common.v1.PinnedIdentity
  */

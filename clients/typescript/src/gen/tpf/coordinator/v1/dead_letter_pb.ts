@@ -19,11 +19,11 @@ export const file_tpf_coordinator_v1_dead_letter: GenFile = /*@__PURE__*/
 
 /**
  * One terminal failure of one execution, written in the transaction that moves the execution to
- * FAILED (DESIGN §5). An execution that is redriven and fails again gets another dead letter.
+ * FAILED (docs/design.md). An execution that is redriven and fails again gets another dead letter.
  *
- * Fields 2-17 are those of TPF's dead-letter envelope (TPF_WIRE §9.6, `DeadLetterEnvelope`),
- * from which the SQS DLQ message and the `Execution moved to DLQ` log line are built; the others
- * are ours.
+ * Fields 2-17 are those of TPF's dead-letter envelope (`DeadLetterEnvelope`,
+ * docs/tpf-compatibility.md §9.2), from which the SQS DLQ message and the `Execution moved to DLQ`
+ * log line are built; the others are ours.
  *
  * @generated from message tpf.coordinator.v1.DeadLetter
  */
@@ -118,7 +118,7 @@ export type DeadLetter = Message<"tpf.coordinator.v1.DeadLetter"> & {
   terminalReason: TerminalReason;
 
   /**
-   * The execution's `error_code` at the failure (TPF_WIRE §9.7). TPF `errorCode`.
+   * The execution's `error_code` at the failure (docs/tpf-compatibility.md §8.6). TPF `errorCode`.
    *
    * @generated from field: string error_code = 13;
    */

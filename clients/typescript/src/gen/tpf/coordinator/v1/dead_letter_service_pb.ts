@@ -175,8 +175,8 @@ export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> 
 
 /**
  * Request of `RedriveExecution`; its JSON body is TPF's `HostedExecutionRedriveRequest`
- * (TPF_WIRE §6.3) plus our `targetReleaseVersion` and `requestId`, with `tenant_id` and
- * `execution_id` taken from the path. An absent body means all defaults.
+ * (docs/tpf-compatibility.md §5.3) plus our `targetReleaseVersion` and `requestId`, with
+ * `tenant_id` and `execution_id` taken from the path. An absent body means all defaults.
  *
  * @generated from message tpf.coordinator.v1.RedriveExecutionRequest
  */
@@ -266,8 +266,8 @@ export const RedriveExecutionRequestSchema: GenMessage<RedriveExecutionRequest> 
   messageDesc(file_tpf_coordinator_v1_dead_letter_service, 3);
 
 /**
- * Response of `RedriveExecution`; its JSON is TPF's `ExecutionRedriveResult` (TPF_WIRE §6.3),
- * reflecting the already committed change.
+ * Response of `RedriveExecution`; its JSON is TPF's `ExecutionRedriveResult`
+ * (docs/tpf-compatibility.md §5.3), reflecting the already committed change.
  *
  * @generated from message tpf.coordinator.v1.RedriveExecutionResponse
  */
@@ -521,9 +521,9 @@ export const BulkRedriveFailureSchema: GenMessage<BulkRedriveFailure> = /*@__PUR
   messageDesc(file_tpf_coordinator_v1_dead_letter_service, 7);
 
 /**
- * Queries dead letters and redrives failed executions, one by one or in bulk (DESIGN §5, TPF_WIRE
- * §6.3). Served by the coordinator. `RedriveExecution` is TPF's admin redrive route, answered by
- * the gateway with TPF's JSON; the `/v1/...` routes are ours.
+ * Queries dead letters and redrives failed executions, one by one or in bulk
+ * (docs/tpf-compatibility.md §5.3). Served by the coordinator. `RedriveExecution` is TPF's admin
+ * redrive route, answered by the gateway with TPF's JSON; the `/v1/...` routes are ours.
  *
  * Every RPC needs a bearer token with role `admin` scoped to the request's tenant, and fails with
  * UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID) or PERMISSION_DENIED (ROLE_REQUIRED,
@@ -551,8 +551,9 @@ export const DeadLetterService: GenService<{
    * Redrives one execution: FAILED (only with `allow_failed`) or DLQ → QUEUED at the same step,
    * attempt + 1, errors cleared, version + 1, one history entry with the reason, the open dead
    * letter marked redriven; optionally re-pinned onto another release of the same pipeline. The
-   * change is committed before the answer, so a status read right after sees it (TPF_WIRE §6.3).
-   * Resumes from the stored await response when the failed step followed a completed await.
+   * change is committed before the answer, so a status read right after sees it
+   * (docs/tpf-compatibility.md §5.3). Resumes from the stored await response when the failed step
+   * followed a completed await.
    *
    * Fails with NOT_FOUND: EXECUTION_NOT_FOUND, RELEASE_NOT_FOUND (`target_release_version`
    * unknown); INVALID_ARGUMENT: CONTRACT_MISMATCH (target release of another pipeline, or with

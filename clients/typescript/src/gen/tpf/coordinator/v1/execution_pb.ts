@@ -20,8 +20,8 @@ export const file_tpf_coordinator_v1_execution: GenFile = /*@__PURE__*/
   fileDesc("CiJ0cGYvY29vcmRpbmF0b3IvdjEvZXhlY3V0aW9uLnByb3RvEhJ0cGYuY29vcmRpbmF0b3IudjEi6QUKCUV4ZWN1dGlvbhIaCgxleGVjdXRpb25faWQYASABKAlCBOJBAQMSNQoIaWRlbnRpdHkYAiABKAsyHS50cGYuY29tbW9uLnYxLlBpbm5lZElkZW50aXR5QgTiQQEDEjQKBnN0YXR1cxgDIAEoDjIeLnRwZi5jb21tb24udjEuRXhlY3V0aW9uU3RhdHVzQgTiQQEDEhgKCnN0ZXBfaW5kZXgYBCABKAVCBOJBAQMSFQoHYXR0ZW1wdBgFIAEoBUIE4kEBAxIVCgd2ZXJzaW9uGAYgASgDQgTiQQEDEiIKFG5leHRfZHVlX2F0X2Vwb2NoX21zGAcgASgDQgTiQQEDEiEKE3VwZGF0ZWRfYXRfZXBvY2hfbXMYCCABKANCBOJBAQMSIQoTY3JlYXRlZF9hdF9lcG9jaF9tcxgJIAEoA0IE4kEBAxIdCgplcnJvcl9jb2RlGAogASgJQgTiQQEDSACIAQESIAoNZXJyb3JfbWVzc2FnZRgLIAEoCUIE4kEBA0gBiAEBEh0KD2lkZW1wb3RlbmN5X2tleRgMIAEoCUIE4kEBAxI5CgtpbnB1dF9zaGFwZRgNIAEoDjIeLnRwZi5jb29yZGluYXRvci52MS5JbnB1dFNoYXBlQgTiQQEDEjsKDHJlc3VsdF9zaGFwZRgOIAEoDjIfLnRwZi5jb29yZGluYXRvci52MS5SZXN1bHRTaGFwZUIE4kEBAxIZCgtsZWFzZV9vd25lchgPIAEoCUIE4kEBAxInChlsZWFzZV9leHBpcmVzX2F0X2Vwb2NoX21zGBAgASgDQgTiQQEDEhsKDWF3YWl0X3VuaXRfaWQYESABKAlCBOJBAQMSKAoaY29uc2VjdXRpdmVfbGVhc2VfZXhwaXJpZXMYEiABKAVCBOJBAQMSHQoPdGVybWluYWxfcmVhc29uGBMgASgJQgTiQQEDQg0KC19lcnJvcl9jb2RlQhAKDl9lcnJvcl9tZXNzYWdlItgCChNFeGVjdXRpb25TdGF0dXNWaWV3EhoKDGV4ZWN1dGlvbl9pZBgBIAEoCUIE4kEBAxI0CgZzdGF0dXMYAiABKA4yHi50cGYuY29tbW9uLnYxLkV4ZWN1dGlvblN0YXR1c0IE4kEBAxIYCgpzdGVwX2luZGV4GAMgASgFQgTiQQEDEhUKB2F0dGVtcHQYBCABKAVCBOJBAQMSFQoHdmVyc2lvbhgFIAEoA0IE4kEBAxIiChRuZXh0X2R1ZV9hdF9lcG9jaF9tcxgGIAEoA0IE4kEBAxIhChN1cGRhdGVkX2F0X2Vwb2NoX21zGAcgASgDQgTiQQEDEh0KCmVycm9yX2NvZGUYCCABKAlCBOJBAQNIAIgBARIgCg1lcnJvcl9tZXNzYWdlGAkgASgJQgTiQQEDSAGIAQFCDQoLX2Vycm9yX2NvZGVCEAoOX2Vycm9yX21lc3NhZ2Ui0gMKDEhpc3RvcnlFbnRyeRIWCghzZXF1ZW5jZRgBIAEoA0IE4kEBAxIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQMSOQoLZnJvbV9zdGF0dXMYAyABKA4yHi50cGYuY29tbW9uLnYxLkV4ZWN1dGlvblN0YXR1c0IE4kEBAxI3Cgl0b19zdGF0dXMYBCABKA4yHi50cGYuY29tbW9uLnYxLkV4ZWN1dGlvblN0YXR1c0IE4kEBAxIVCgd2ZXJzaW9uGAUgASgDQgTiQQEDEhgKCnN0ZXBfaW5kZXgYBiABKAVCBOJBAQMSFQoHYXR0ZW1wdBgHIAEoBUIE4kEBAxI1CgVldmVudBgIIAEoDjIgLnRwZi5jb29yZGluYXRvci52MS5IaXN0b3J5RXZlbnRCBOJBAQMSEwoFYWN0b3IYCSABKAlCBOJBAQMSFAoGcmVhc29uGAogASgJQgTiQQEDEi0KB2ZhaWx1cmUYCyABKAsyFi50cGYuY29tbW9uLnYxLkZhaWx1cmVCBOJBAQMSIgoUb2NjdXJyZWRfYXRfZXBvY2hfbXMYDCABKANCBOJBAQMSHQoPcmVsZWFzZV92ZXJzaW9uGA0gASgJQgTiQQEDKmoKCklucHV0U2hhcGUSGwoXSU5QVVRfU0hBUEVfVU5TUEVDSUZJRUQQABITCg9JTlBVVF9TSEFQRV9VTkkQARIVChFJTlBVVF9TSEFQRV9NVUxUSRACEhMKD0lOUFVUX1NIQVBFX1JBVxADKmkKC1Jlc3VsdFNoYXBlEhwKGFJFU1VMVF9TSEFQRV9VTlNQRUNJRklFRBAAEhcKE1JFU1VMVF9TSEFQRV9TSU5HTEUQARIjCh9SRVNVTFRfU0hBUEVfTUFURVJJQUxJWkVEX01VTFRJEAIqqgMKDEhpc3RvcnlFdmVudBIdChlISVNUT1JZX0VWRU5UX1VOU1BFQ0lGSUVEEAASGwoXSElTVE9SWV9FVkVOVF9TVUJNSVRURUQQARIZChVISVNUT1JZX0VWRU5UX0NMQUlNRUQQAhIgChxISVNUT1JZX0VWRU5UX1NURVBfQ09NUExFVEVEEAMSGwoXSElTVE9SWV9FVkVOVF9TVUNDRUVERUQQBBIhCh1ISVNUT1JZX0VWRU5UX0FXQUlUX1JFUVVFU1RFRBAFEicKI0hJU1RPUllfRVZFTlRfSU5URVJBQ1RJT05fQ09NUExFVEVEEAYSIQodSElTVE9SWV9FVkVOVF9SRVRSWV9TQ0hFRFVMRUQQBxIYChRISVNUT1JZX0VWRU5UX0ZBSUxFRBAIEh8KG0hJU1RPUllfRVZFTlRfTEVBU0VfRVhQSVJFRBAJEiEKHUhJU1RPUllfRVZFTlRfQVdBSVRfVElNRURfT1VUEAoSGgoWSElTVE9SWV9FVkVOVF9SRURSSVZFThALEhsKF0hJU1RPUllfRVZFTlRfQ0FOQ0VMTEVEEAxCggEKKG9yZy5waXBlbGluZWZyYW1ld29yay50cGYuY29vcmRpbmF0b3IudjFQAVpUZ2l0aHViLmNvbS9waXBlbGluZWZyYW1ld29yay90cGYtY29vcmRpbmF0b3IvZ2VuL2dvL3RwZi9jb29yZGluYXRvci92MTtjb29yZGluYXRvcnYxYgZwcm90bzM", [file_google_api_field_behavior, file_tpf_common_v1_execution_status, file_tpf_common_v1_failure, file_tpf_common_v1_pinned_identity]);
 
 /**
- * One queued, asynchronous run of a pipeline (DESIGN §2-§3). Owned by the coordinator; every
- * change bumps `version` and appends one `HistoryEntry` in the same transaction.
+ * One queued, asynchronous run of a pipeline (docs/tpf-compatibility.md §4.6). Owned by the
+ * coordinator; every change bumps `version` and appends one `HistoryEntry` in the same transaction.
  *
  * All fields are output only: an execution is created by `SubmitExecution` and changed only by
  * the coordinator's transitions.
@@ -149,7 +149,7 @@ export type Execution = Message<"tpf.coordinator.v1.Execution"> & {
 
   /**
    * End of the lease recorded in the row while RUNNING, epoch milliseconds; 0 otherwise.
-   * Heartbeats extend the Redis lease, not this value, when Redis is configured (DESIGN §4).
+   * Heartbeats extend the Redis lease, not this value, when Redis is configured (docs/design.md).
    *
    * @generated from field: int64 lease_expires_at_epoch_ms = 16;
    */
@@ -191,8 +191,8 @@ export const ExecutionSchema: GenMessage<Execution> = /*@__PURE__*/
   messageDesc(file_tpf_coordinator_v1_execution, 0);
 
 /**
- * The status view of an execution, exactly TPF's `ExecutionStatusDto` (TPF_WIRE §4). It exists
- * so that its JSON mapping is the body TPF clients expect from
+ * The status view of an execution, exactly TPF's `ExecutionStatusDto` (docs/tpf-compatibility.md
+ * §4.2). It exists so that its JSON mapping is the body TPF clients expect from
  * `GET /tpf/control-plane/tenants/{tenantId}/executions/{executionId}` (the gateway answers it as
  * the `response_body`) and the `status` object of the result route; no field may be added that
  * TPF does not send. Values equal the fields of the same name in `Execution`.
@@ -274,9 +274,9 @@ export const ExecutionStatusViewSchema: GenMessage<ExecutionStatusView> = /*@__P
   messageDesc(file_tpf_coordinator_v1_execution, 1);
 
 /**
- * One row of an execution's append-only history: a single accepted transition (DESIGN §3).
- * Written in the same transaction as the change it records; never updated or deleted while the
- * execution exists.
+ * One row of an execution's append-only history: a single accepted transition
+ * (docs/tpf-compatibility.md §4.6). Written in the same transaction as the change it records; never
+ * updated or deleted while the execution exists.
  *
  * @generated from message tpf.coordinator.v1.HistoryEntry
  */
@@ -386,9 +386,9 @@ export const HistoryEntrySchema: GenMessage<HistoryEntry> = /*@__PURE__*/
   messageDesc(file_tpf_coordinator_v1_execution, 2);
 
 /**
- * How the submitted input is split into step inputs (TPF_WIRE §3.1 `inputShape`). In TPF's JSON
- * the value is written without the `INPUT_SHAPE_` prefix (`"UNI"`, `"MULTI"`, `"RAW"`). Values
- * may be added later: clients must tolerate values they do not know.
+ * How the submitted input is split into step inputs (`inputShape`, docs/tpf-compatibility.md §4.1).
+ * In TPF's JSON the value is written without the `INPUT_SHAPE_` prefix (`"UNI"`, `"MULTI"`,
+ * `"RAW"`). Values may be added later: clients must tolerate values they do not know.
  *
  * @generated from enum tpf.coordinator.v1.InputShape
  */
@@ -431,8 +431,8 @@ export const InputShapeSchema: GenEnum<InputShape> = /*@__PURE__*/
   enumDesc(file_tpf_coordinator_v1_execution, 0);
 
 /**
- * Shape of an execution's result (TPF_WIRE §3.3, §9.1 `resultShape`), fixed at submission from
- * the pipeline's step cardinalities. In TPF's JSON the value is written without the
+ * Shape of an execution's result (`resultShape`, docs/tpf-compatibility.md §4.3), fixed at
+ * submission from the pipeline's step cardinalities. In TPF's JSON the value is written without the
  * `RESULT_SHAPE_` prefix (`"SINGLE"`, `"MATERIALIZED_MULTI"`). Also used by the worker command
  * envelope (`tpf.worker.v1.TransitionCommandEnvelope.result_shape`), so it is declared once, here.
  * Values may be added later: clients must tolerate values they do not know.

@@ -23,8 +23,8 @@ export const file_tpf_coordinator_v1_execution_service: GenFile = /*@__PURE__*/
   fileDesc("Cip0cGYvY29vcmRpbmF0b3IvdjEvZXhlY3V0aW9uX3NlcnZpY2UucHJvdG8SEnRwZi5jb29yZGluYXRvci52MSKLAgoWU3VibWl0RXhlY3V0aW9uUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGQoLcGlwZWxpbmVfaWQYAiABKAlCBOJBAQISOQoLaW5wdXRfc2hhcGUYAyABKA4yHi50cGYuY29vcmRpbmF0b3IudjEuSW5wdXRTaGFwZUIE4kEBAhI7Cg1pbnB1dF9wYXlsb2FkGAQgASgLMh4udHBmLmNvbW1vbi52MS5QYXlsb2FkRW52ZWxvcGVCBOJBAQISFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhgKEG91dHB1dF9zdHJlYW1pbmcYBiABKAgSEgoKcmVxdWVzdF9pZBgHIAEoCSJ1ChdTdWJtaXRFeGVjdXRpb25SZXNwb25zZRIUCgxleGVjdXRpb25faWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIEhIKCnN0YXR1c191cmwYAyABKAkSHQoVc3VibWl0dGVkX2F0X2Vwb2NoX21zGAQgASgDIkoKE0dldEV4ZWN1dGlvblJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhoKDGV4ZWN1dGlvbl9pZBgCIAEoCUIE4kEBAiKBAQoUR2V0RXhlY3V0aW9uUmVzcG9uc2USMAoJZXhlY3V0aW9uGAEgASgLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbhI3CgZzdGF0dXMYAiABKAsyJy50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uU3RhdHVzVmlldyJQChlHZXRFeGVjdXRpb25SZXN1bHRSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQIijQEKGkdldEV4ZWN1dGlvblJlc3VsdFJlc3BvbnNlEjcKBnN0YXR1cxgBIAEoCzInLnRwZi5jb29yZGluYXRvci52MS5FeGVjdXRpb25TdGF0dXNWaWV3EjYKDnJlc3VsdF9wYXlsb2FkGAIgASgLMh4udHBmLmNvbW1vbi52MS5QYXlsb2FkRW52ZWxvcGUitwIKFUxpc3RFeGVjdXRpb25zUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEwoLcGlwZWxpbmVfaWQYBCABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAUgASgJEjAKCHN0YXR1c2VzGAYgAygOMh4udHBmLmNvbW1vbi52MS5FeGVjdXRpb25TdGF0dXMSMQoNY3JlYXRlZF9hZnRlchgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgJIAEoCSJkChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEjEKCmV4ZWN1dGlvbnMYASADKAsyHS50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ6ChVXYXRjaEV4ZWN1dGlvblJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhoKDGV4ZWN1dGlvbl9pZBgCIAEoCUIE4kEBAhIaCg1hZnRlcl92ZXJzaW9uGAMgASgDSACIAQFCEAoOX2FmdGVyX3ZlcnNpb24iSgoWV2F0Y2hFeGVjdXRpb25SZXNwb25zZRIwCglleGVjdXRpb24YASABKAsyHS50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uIpEBChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQISHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0gAiAEBEg4KBnJlYXNvbhgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiKXAQoXQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USMAoJZXhlY3V0aW9uGAEgASgLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbhI3Cg9wcmV2aW91c19zdGF0dXMYAiABKA4yHi50cGYuY29tbW9uLnYxLkV4ZWN1dGlvblN0YXR1cxIRCglkdXBsaWNhdGUYAyABKAgieQobTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQISEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkicgocTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXNwb25zZRI5Cg9oaXN0b3J5X2VudHJpZXMYASADKAsyIC50cGYuY29vcmRpbmF0b3IudjEuSGlzdG9yeUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKsCQoQRXhlY3V0aW9uU2VydmljZRKoAQoPU3VibWl0RXhlY3V0aW9uEioudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pdEV4ZWN1dGlvblJlcXVlc3QaKy50cGYuY29vcmRpbmF0b3IudjEuU3VibWl0RXhlY3V0aW9uUmVzcG9uc2UiPILT5JMCNjoBKiIxL3RwZi9jb250cm9sLXBsYW5lL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucxKzAQoMR2V0RXhlY3V0aW9uEicudHBmLmNvb3JkaW5hdG9yLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaKC50cGYuY29vcmRpbmF0b3IudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2UiUILT5JMCSmIGc3RhdHVzEkAvdHBmL2NvbnRyb2wtcGxhbmUvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9EsQBChJHZXRFeGVjdXRpb25SZXN1bHQSLS50cGYuY29vcmRpbmF0b3IudjEuR2V0RXhlY3V0aW9uUmVzdWx0UmVxdWVzdBouLnRwZi5jb29yZGluYXRvci52MS5HZXRFeGVjdXRpb25SZXN1bHRSZXNwb25zZSJPgtPkkwJJEkcvdHBmL2NvbnRyb2wtcGxhbmUvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9L3Jlc3VsdBKTAQoOTGlzdEV4ZWN1dGlvbnMSKS50cGYuY29vcmRpbmF0b3IudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GioudHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25zUmVzcG9uc2UiKoLT5JMCJBIiL3YxL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucxJpCg5XYXRjaEV4ZWN1dGlvbhIpLnRwZi5jb29yZGluYXRvci52MS5XYXRjaEV4ZWN1dGlvblJlcXVlc3QaKi50cGYuY29vcmRpbmF0b3IudjEuV2F0Y2hFeGVjdXRpb25SZXNwb25zZTABEq8BCg9DYW5jZWxFeGVjdXRpb24SKi50cGYuY29vcmRpbmF0b3IudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBorLnRwZi5jb29yZGluYXRvci52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZSJDgtPkkwI9OgEqIjgvdjEvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9OmNhbmNlbBK8AQoUTGlzdEV4ZWN1dGlvbkhpc3RvcnkSLy50cGYuY29vcmRpbmF0b3IudjEuTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXF1ZXN0GjAudHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25IaXN0b3J5UmVzcG9uc2UiQYLT5JMCOxI5L3YxL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucy97ZXhlY3V0aW9uX2lkfS9oaXN0b3J5QoIBCihvcmcucGlwZWxpbmVmcmFtZXdvcmsudHBmLmNvb3JkaW5hdG9yLnYxUAFaVGdpdGh1Yi5jb20vcGlwZWxpbmVmcmFtZXdvcmsvdHBmLWNvb3JkaW5hdG9yL2dlbi9nby90cGYvY29vcmRpbmF0b3IvdjE7Y29vcmRpbmF0b3J2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_tpf_common_v1_execution_status, file_tpf_common_v1_payload, file_tpf_coordinator_v1_execution]);
 
 /**
- * Request of `SubmitExecution`; its JSON body is TPF's `HostedExecutionSubmitRequest` (TPF_WIRE
- * §3.1), with `tenant_id` taken from the path.
+ * Request of `SubmitExecution`; its JSON body is TPF's `HostedExecutionSubmitRequest`
+ * (docs/tpf-compatibility.md §4.1), with `tenant_id` taken from the path.
  *
  * @generated from message tpf.coordinator.v1.SubmitExecutionRequest
  */
@@ -104,7 +104,8 @@ export const SubmitExecutionRequestSchema: GenMessage<SubmitExecutionRequest> = 
   messageDesc(file_tpf_coordinator_v1_execution_service, 0);
 
 /**
- * Response of `SubmitExecution`; its JSON is TPF's `RunAsyncAcceptedDto` (TPF_WIRE §3.1).
+ * Response of `SubmitExecution`; its JSON is TPF's `RunAsyncAcceptedDto` (docs/tpf-compatibility.md
+ * §4.1).
  *
  * @generated from message tpf.coordinator.v1.SubmitExecutionResponse
  */
@@ -237,7 +238,7 @@ export const GetExecutionResultRequestSchema: GenMessage<GetExecutionResultReque
 
 /**
  * Response of `GetExecutionResult`; its JSON is TPF's result body
- * `{"status": {...}, "resultPayload": {...} | null}` (TPF_WIRE §3.3).
+ * `{"status": {...}, "resultPayload": {...} | null}` (docs/tpf-compatibility.md §4.3).
  *
  * @generated from message tpf.coordinator.v1.GetExecutionResultResponse
  */
@@ -591,7 +592,7 @@ export const ListExecutionHistoryResponseSchema: GenMessage<ListExecutionHistory
   messageDesc(file_tpf_coordinator_v1_execution_service, 13);
 
 /**
- * Submits executions and reads their state, result and history (DESIGN §2). Served by the
+ * Submits executions and reads their state, result and history (docs/design.md). Served by the
  * coordinator. The `/tpf/control-plane/...` routes are TPF's control-plane API, answered by the
  * gateway with TPF's JSON (camelCase keys, enum values without their prefix, epoch-ms integers as
  * JSON numbers); the `/v1/...` routes are ours.
@@ -606,8 +607,8 @@ export const ListExecutionHistoryResponseSchema: GenMessage<ListExecutionHistory
 export const ExecutionService: GenService<{
   /**
    * Creates an execution of the tenant's active release of `pipeline_id`, QUEUED at step 0,
-   * attempt 0, version 0, pinned to that release (TPF_WIRE §3.1, §8.4). A repeat with the same
-   * idempotency key (tenant + pipeline + key) returns the existing execution with
+   * attempt 0, version 0, pinned to that release (docs/tpf-compatibility.md §4.1, §7.4). A repeat
+   * with the same idempotency key (tenant + pipeline + key) returns the existing execution with
    * `duplicate = true`.
    *
    * Fails with INVALID_ARGUMENT: FIELD_REQUIRED (pipeline_id, input_shape, input_payload),
@@ -627,7 +628,8 @@ export const ExecutionService: GenService<{
   },
   /**
    * Returns an execution. The gateway answers TPF's status route with the `status` field only
-   * (`response_body: "status"`), which is exactly TPF's `ExecutionStatusDto` (TPF_WIRE §3.2, §4).
+   * (`response_body: "status"`), which is exactly TPF's `ExecutionStatusDto`
+   * (docs/tpf-compatibility.md §4.2).
    *
    * Fails with NOT_FOUND, reason EXECUTION_NOT_FOUND, when the execution does not exist for the
    * tenant (another tenant's execution is "not found" too).
@@ -640,7 +642,7 @@ export const ExecutionService: GenService<{
     output: typeof GetExecutionResponseSchema;
   },
   /**
-   * Returns a SUCCEEDED execution's status and result (TPF_WIRE §3.3).
+   * Returns a SUCCEEDED execution's status and result (docs/tpf-compatibility.md §4.3).
    *
    * Fails with NOT_FOUND, reason EXECUTION_NOT_FOUND, and with FAILED_PRECONDITION, reason
    * RESULT_NOT_READY (metadata `status`), while the execution has not SUCCEEDED. TPF's REST route

@@ -17,7 +17,7 @@ export const file_tpf_coordinator_v1_interaction: GenFile = /*@__PURE__*/
 
 /**
  * A request for an external answer (a person's decision, a webhook callback, an SQS reply) that
- * an execution parked at an await step waits for (DESIGN §6, TPF_WIRE §5.1).
+ * an execution parked at an await step waits for (docs/tpf-compatibility.md §4.4).
  *
  * Its fields are exactly TPF's `AwaitInteractionDto`, so its JSON mapping is an element of the
  * bare array TPF's `GET .../interactions/pending` answers; no field may be added that TPF does not
@@ -35,8 +35,8 @@ export type Interaction = Message<"tpf.coordinator.v1.Interaction"> & {
   interactionId: string;
 
   /**
-   * Correlation id derived from tenant, execution, step and idempotency key (TPF_WIRE §5.3); a
-   * completion handle. TPF `correlationId`.
+   * Correlation id derived from tenant, execution, step and idempotency key
+   * (docs/tpf-compatibility.md §4.4); a completion handle. TPF `correlationId`.
    *
    * @generated from field: string correlation_id = 2;
    */
@@ -82,7 +82,7 @@ export type Interaction = Message<"tpf.coordinator.v1.Interaction"> & {
   /**
    * The await step's input object as plain JSON, not an envelope (the demo reads
    * `requestPayload.orderId`). Date/time fields inside may be epoch-second decimals or ISO-8601
-   * strings (TPF_WIRE §2). TPF `requestPayload`.
+   * strings (docs/tpf-compatibility.md §3). TPF `requestPayload`.
    *
    * @generated from field: google.protobuf.Value request_payload = 8;
    */
@@ -149,8 +149,8 @@ export const InteractionSchema: GenMessage<Interaction> = /*@__PURE__*/
   messageDesc(file_tpf_coordinator_v1_interaction, 0);
 
 /**
- * One authored await of one execution: the unit its interactions belong to (TPF_WIRE §5.2,
- * TPF's `AwaitUnitRecord`). Created with its interactions in the transaction that parks the
+ * One authored await of one execution: the unit its interactions belong to (TPF's
+ * `AwaitUnitRecord`). Created with its interactions in the transaction that parks the
  * execution at WAITING_EXTERNAL.
  *
  * Its fields are exactly TPF's unit record, so its JSON mapping is the `unit` object of a worker's
@@ -168,8 +168,8 @@ export type AwaitUnit = Message<"tpf.coordinator.v1.AwaitUnit"> & {
   tenantId: string;
 
   /**
-   * Unit id: name-based UUID v3 of `{tenantId}:{executionId}:{stepId}:{stepIndex}` (TPF_WIRE
-   * §5.3). TPF `unitId`.
+   * Unit id: name-based UUID v3 of `{tenantId}:{executionId}:{stepId}:{stepIndex}`
+   * (docs/tpf-compatibility.md §4.4). TPF `unitId`.
    *
    * @generated from field: string unit_id = 2;
    */
@@ -286,9 +286,9 @@ export const AwaitUnitSchema: GenMessage<AwaitUnit> = /*@__PURE__*/
   messageDesc(file_tpf_coordinator_v1_interaction, 1);
 
 /**
- * Status of an interaction, TPF's `AwaitInteractionStatus` (TPF_WIRE §5.2). Non-terminal:
- * WAITING, DISPATCHING, DISPATCHED (a completion may land on any of them). Terminal: COMPLETED,
- * FAILED, TIMED_OUT, CANCELLED, EXPIRED. In TPF's JSON the value is written without the
+ * Status of an interaction, TPF's `AwaitInteractionStatus` (docs/tpf-compatibility.md §4.4).
+ * Non-terminal: WAITING, DISPATCHING, DISPATCHED (a completion may land on any of them). Terminal:
+ * COMPLETED, FAILED, TIMED_OUT, CANCELLED, EXPIRED. In TPF's JSON the value is written without the
  * `INTERACTION_STATUS_` prefix (`"WAITING"`). Values may be added later: clients must tolerate
  * values they do not know.
  *
@@ -366,7 +366,7 @@ export const InteractionStatusSchema: GenEnum<InteractionStatus> = /*@__PURE__*/
   enumDesc(file_tpf_coordinator_v1_interaction, 0);
 
 /**
- * Status of an await unit, TPF's `AwaitUnitStatus` (TPF_WIRE §5.2). Non-terminal:
+ * Status of an await unit, TPF's `AwaitUnitStatus`. Non-terminal:
  * WAITING_EXTERNAL; the others are terminal. In TPF's JSON the value is written without the
  * `AWAIT_UNIT_STATUS_` prefix (`"WAITING_EXTERNAL"`). Values may be added later: clients must
  * tolerate values they do not know.

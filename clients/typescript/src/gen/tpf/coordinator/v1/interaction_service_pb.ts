@@ -118,11 +118,11 @@ export const ListPendingInteractionsResponseSchema: GenMessage<ListPendingIntera
 
 /**
  * Request of `CompleteInteraction`; its JSON body is TPF's `HostedAwaitCompletionRequest`
- * (TPF_WIRE §3.5), with `tenant_id` taken from the path. At least one of `interaction_id`,
- * `correlation_id` and `resume_token` must be non-blank (handles are trimmed; blank counts as
- * absent); none is refused with INVALID_ARGUMENT, reason FIELD_REQUIRED. When several are given,
- * `interaction_id` wins and `correlation_id` is not cross-checked; a `resume_token` is always
- * validated.
+ * (docs/tpf-compatibility.md §4.5), with `tenant_id` taken from the path. At least one of
+ * `interaction_id`, `correlation_id` and `resume_token` must be non-blank (handles are trimmed;
+ * blank counts as absent); none is refused with INVALID_ARGUMENT, reason FIELD_REQUIRED. When
+ * several are given, `interaction_id` wins and `correlation_id` is not cross-checked; a
+ * `resume_token` is always validated.
  *
  * @generated from message tpf.coordinator.v1.CompleteInteractionRequest
  */
@@ -151,8 +151,9 @@ export type CompleteInteractionRequest = Message<"tpf.coordinator.v1.CompleteInt
 
   /**
    * Lookup handle 3: a signed resume token (HMAC-SHA256, scoped to tenant, execution and await,
-   * expiring at the deadline; TPF_WIRE §5.4). Refused with INVALID_ARGUMENT, reason
-   * RESUME_TOKEN_INVALID, when malformed, mis-signed, expired or not matching. TPF `resumeToken`.
+   * expiring at the deadline; docs/tpf-compatibility.md §4.5). Refused with INVALID_ARGUMENT,
+   * reason RESUME_TOKEN_INVALID, when malformed, mis-signed, expired or not matching. TPF
+   * `resumeToken`.
    *
    * @generated from field: string resume_token = 4;
    */
@@ -196,8 +197,8 @@ export const CompleteInteractionRequestSchema: GenMessage<CompleteInteractionReq
   messageDesc(file_tpf_coordinator_v1_interaction_service, 2);
 
 /**
- * Response of `CompleteInteraction`; its JSON is TPF's `AwaitCompletionResponseDto` (TPF_WIRE
- * §3.5).
+ * Response of `CompleteInteraction`; its JSON is TPF's `AwaitCompletionResponseDto`
+ * (docs/tpf-compatibility.md §4.5).
  *
  * @generated from message tpf.coordinator.v1.CompleteInteractionResponse
  */
@@ -246,7 +247,7 @@ export const CompleteInteractionResponseSchema: GenMessage<CompleteInteractionRe
   messageDesc(file_tpf_coordinator_v1_interaction_service, 3);
 
 /**
- * Lists pending interactions and accepts their completions (DESIGN §6, TPF_WIRE §3.4-§3.5, §5).
+ * Lists pending interactions and accepts their completions (docs/tpf-compatibility.md §4.4-§4.5).
  * Served by the coordinator; both RPCs are TPF control-plane routes, answered by the gateway with
  * TPF's JSON.
  *
@@ -276,17 +277,17 @@ export const InteractionService: GenService<{
     output: typeof ListPendingInteractionsResponseSchema;
   },
   /**
-   * Completes an interaction found by `interaction_id`, else `correlation_id`, else the
-   * interaction named in `resume_token` (TPF_WIRE §5.4). The first completion stores the
-   * response as sent (not validated against the next step's input type: a bad answer fails the
-   * next step, not this call), marks the interaction COMPLETED and counts its item on the await
-   * unit. When that was the unit's last expected item (the only one, for a one-to-one await),
-   * the unit becomes COMPLETED and the execution moves WAITING_EXTERNAL → QUEUED at the step
-   * after the await, version + 1; that step's input is the response, or for an itemized await a
-   * MULTI input snapshot of every item's response in item order. Before the last item the
-   * execution does not change. All in one transaction committed before the answer. A completion
-   * of an already COMPLETED interaction answers `duplicate = true` and changes nothing (the first
-   * response is kept). Naturally idempotent, so it takes no `request_id`.
+   * Completes an interaction found by `interaction_id`, else `correlation_id`, else the interaction
+   * named in `resume_token` (docs/tpf-compatibility.md §4.5). The first completion stores the
+   * response as sent (not validated against the next step's input type: a bad answer fails the next
+   * step, not this call), marks the interaction COMPLETED and counts its item on the await unit.
+   * When that was the unit's last expected item (the only one, for a one-to-one await), the unit
+   * becomes COMPLETED and the execution moves WAITING_EXTERNAL → QUEUED at the step after the
+   * await, version + 1; that step's input is the response, or for an itemized await a MULTI input
+   * snapshot of every item's response in item order. Before the last item the execution does not
+   * change. All in one transaction committed before the answer. A completion of an already
+   * COMPLETED interaction answers `duplicate = true` and changes nothing (the first response is
+   * kept). Naturally idempotent, so it takes no `request_id`.
    *
    * Fails with INVALID_ARGUMENT: FIELD_REQUIRED (no handle, no response_payload),
    * PAYLOAD_ENCODING_UNSUPPORTED, PAYLOAD_TYPE_UNSUPPORTED, PAYLOAD_UNDECODABLE,

@@ -673,8 +673,8 @@ export type AwaitRequestedOutcome = Message<"tpf.coordinator.v1.AwaitRequestedOu
   /**
    * The await unit to create, as the worker described it (`awaitSuspension.unit`); its `unit_id`
    * must equal `unit_id` and its status must be WAITING_EXTERNAL, else the item is rejected with
-   * FIELD_INVALID. Unset (TPF allows a null unit) means the coordinator derives it (TPF_WIRE
-   * §5.3) from `unit_id` and the first interaction.
+   * FIELD_INVALID. Unset (TPF allows a null unit) means the coordinator derives it
+   * (docs/tpf-compatibility.md §4.4) from `unit_id` and the first interaction.
    *
    * @generated from field: tpf.coordinator.v1.AwaitUnit unit = 2;
    */
@@ -718,7 +718,7 @@ export const AwaitRequestedOutcomeSchema: GenMessage<AwaitRequestedOutcome> = /*
 
 /**
  * One interaction an await creates: the pending-list view plus the record fields that view does
- * not show (TPF_WIRE §9.2 interaction record).
+ * not show (TPF's interaction record, docs/tpf-compatibility.md §8.1).
  *
  * @generated from message tpf.coordinator.v1.AwaitInteractionSpec
  */
@@ -732,7 +732,8 @@ export type AwaitInteractionSpec = Message<"tpf.coordinator.v1.AwaitInteractionS
   interaction?: Interaction | undefined;
 
   /**
-   * Duplicate-suppression key (TPF_WIRE §5.3). Required (FIELD_REQUIRED). TPF `idempotencyKey`.
+   * Duplicate-suppression key (docs/tpf-compatibility.md §4.4). Required (FIELD_REQUIRED). TPF
+   * `idempotencyKey`.
    *
    * @generated from field: string idempotency_key = 2;
    */
@@ -769,9 +770,10 @@ export const AwaitInteractionSpecSchema: GenMessage<AwaitInteractionSpec> = /*@_
   messageDesc(file_tpf_coordinator_v1_work_service, 13);
 
 /**
- * Outcome: the work failed. The coordinator records `error_code` / `error_message` (TPF_WIRE
- * §9.7) and then: WAIT_RETRY with attempt + 1 and a backoff due time when `retryable` and
- * retries remain; else FAILED with a dead letter (`retry_exhausted` or `non_retryable`).
+ * Outcome: the work failed. The coordinator records `error_code` / `error_message`
+ * (docs/tpf-compatibility.md §8.6) and then: WAIT_RETRY with attempt + 1 and a backoff due time
+ * when `retryable` and retries remain; else FAILED with a dead letter (`retry_exhausted` or
+ * `non_retryable`).
  *
  * @generated from message tpf.coordinator.v1.FailedOutcome
  */
@@ -925,7 +927,7 @@ export const WorkOutcomeResultSchema: GenMessage<WorkOutcomeResult> = /*@__PURE_
   messageDesc(file_tpf_coordinator_v1_work_service, 16);
 
 /**
- * Hands runnable work to dispatchers and takes back its outcomes (DESIGN §2, §4). Served by the
+ * Hands runnable work to dispatchers and takes back its outcomes (docs/design.md). Served by the
  * coordinator; dispatchers are its only callers. No REST routes.
  *
  * A claim makes an execution RUNNING, bumps its version and leases it to the dispatcher; the

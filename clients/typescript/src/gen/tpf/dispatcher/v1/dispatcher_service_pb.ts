@@ -360,7 +360,7 @@ export const DispatcherStateSchema: GenEnum<DispatcherState> = /*@__PURE__*/
   enumDesc(file_tpf_dispatcher_v1_dispatcher_service, 0);
 
 /**
- * Reports what one dispatcher process is doing (DESIGN §1, §2): the admin surface next to its
+ * Reports what one dispatcher process is doing (docs/design.md): the admin surface next to its
  * gRPC health. A dispatcher claims work from the coordinator, runs it on workers and reports the
  * outcomes; this service only observes it and changes nothing.
  *

@@ -14,9 +14,9 @@ export const file_tpf_registry_v1_contract: GenFile = /*@__PURE__*/
   fileDesc("Ch50cGYvcmVnaXN0cnkvdjEvY29udHJhY3QucHJvdG8SD3RwZi5yZWdpc3RyeS52MSL+BAoQUGlwZWxpbmVDb250cmFjdBIWCg5zY2hlbWFfdmVyc2lvbhgBIAEoBRITCgtwaXBlbGluZV9pZBgCIAEoCRIYChBjb250cmFjdF92ZXJzaW9uGAMgASgJEhUKDWNvbnRyYWN0X2hhc2gYBCABKAkSEAoIcGxhdGZvcm0YBSABKAkSEQoJdHJhbnNwb3J0GAYgASgJEg4KBm1vZHVsZRgHIAEoCRITCgtwbHVnaW5faG9zdBgIIAEoCBIWCg5ydW50aW1lX2xheW91dBgJIAEoCRIsCgVzdGVwcxgKIAMoCzIdLnRwZi5yZWdpc3RyeS52MS5Db250cmFjdFN0ZXASOwoMY2FwYWJpbGl0aWVzGAsgASgLMiUudHBmLnJlZ2lzdHJ5LnYxLkNvbnRyYWN0Q2FwYWJpbGl0aWVzEjAKD2Nhbm9uaWNhbF90eXBlcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQodY2Fub25pY2FsX2NhdGFsb2dfZmluZ2VycHJpbnQYDSABKAkSOQoLY29tcG9zaXRpb24YDiABKAsyJC50cGYucmVnaXN0cnkudjEuQ29udHJhY3RDb21wb3NpdGlvbhI1ChRpbXBvcnRlZF9kZWZpbml0aW9ucxgPIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSMwoSY2FwYWJpbGl0eV9pbXBvcnRzGBAgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBI/Ch5yZXN1bWFibGVfc291cmNlX2NvbnRpbnVhdGlvbnMYESADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IoICCgxDb250cmFjdFN0ZXASDQoFaW5kZXgYASABKAUSFQoNYXV0aG9yZWRfbmFtZRgCIAEoCRIMCgRraW5kGAMgASgJEhMKC2NhcmRpbmFsaXR5GAQgASgJEhUKDWlucHV0X3R5cGVfaWQYBSABKAkSFgoOb3V0cHV0X3R5cGVfaWQYBiABKAkSFQoNcnVudGltZV9jbGFzcxgHIAEoCRIUCgxjbGllbnRfY2xhc3MYCCABKAkSFwoPYXdhaXRfdHJhbnNwb3J0GAkgASgJEjQKE2RlZmVycmVkX2NvbXBsZXRpb24YCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Il8KFENvbnRyYWN0Q2FwYWJpbGl0aWVzEiIKGmxvY2FsX3RyYW5zaXRpb25fZXhlY3V0aW9uGAEgASgIEiMKG3RyYW5zaXRpb25fd29ya2VyX3Byb3RvY29scxgCIAMoCSJfChNDb250cmFjdENvbXBvc2l0aW9uEhoKEnJvb3RfZGVmaW5pdGlvbl9pZBgBIAEoCRIsCgtkZWZpbml0aW9ucxgCIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCeQolb3JnLnBpcGVsaW5lZnJhbWV3b3JrLnRwZi5yZWdpc3RyeS52MVABWk5naXRodWIuY29tL3BpcGVsaW5lZnJhbWV3b3JrL3RwZi1jb29yZGluYXRvci9nZW4vZ28vdHBmL3JlZ2lzdHJ5L3YxO3JlZ2lzdHJ5djFiBnByb3RvMw", [file_google_protobuf_struct]);
 
 /**
- * A pipeline contract, TPF's `META-INF/pipeline/pipeline-contract.json` (TPF_WIRE §8.1), as
- * read from a release's primary artifact. Field names mirror TPF's JSON keys, so the JSON mapping
- * of this message is the contract as TPF returns it in a release record.
+ * A pipeline contract, TPF's `META-INF/pipeline/pipeline-contract.json` (docs/tpf-compatibility.md
+ * §7.1), as read from a release's primary artifact. Field names mirror TPF's JSON keys, so the JSON
+ * mapping of this message is the contract as TPF returns it in a release record.
  *
  * @generated from message tpf.registry.v1.PipelineContract
  */
@@ -155,7 +155,7 @@ export const PipelineContractSchema: GenMessage<PipelineContract> = /*@__PURE__*
   messageDesc(file_tpf_registry_v1_contract, 0);
 
 /**
- * One step of a pipeline contract (TPF_WIRE §8.1).
+ * One step of a pipeline contract (docs/tpf-compatibility.md §7.1).
  *
  * @generated from message tpf.registry.v1.ContractStep
  */

@@ -19,8 +19,8 @@ export const file_tpf_registry_v1_release: GenFile = /*@__PURE__*/
 
 /**
  * A registered release of a pipeline for one tenant, TPF's `PipelineReleaseRecord`
- * (TPF_WIRE §8.3). Immutable once registered, except `status`, `activated_at_epoch_ms` and
- * `updated_at_epoch_ms`, which activation changes.
+ * (docs/tpf-compatibility.md §7.3). Immutable once registered, except `status`,
+ * `activated_at_epoch_ms` and `updated_at_epoch_ms`, which activation changes.
  *
  * @generated from message tpf.registry.v1.Release
  */
@@ -155,9 +155,9 @@ export const ReleaseSchema: GenMessage<Release> = /*@__PURE__*/
   messageDesc(file_tpf_registry_v1_release, 0);
 
 /**
- * A release descriptor, TPF's `pipeline-release.json` (TPF_WIRE §8.2). Parsed strictly: unknown
- * keys, a `schema_version` other than 1, missing fields or an empty artifact list are refused with
- * INVALID_ARGUMENT, reason DESCRIPTOR_INVALID.
+ * A release descriptor, TPF's `pipeline-release.json` (docs/tpf-compatibility.md §7.2). Parsed
+ * strictly: unknown keys, a `schema_version` other than 1, missing fields or an empty artifact list
+ * are refused with INVALID_ARGUMENT, reason DESCRIPTOR_INVALID.
  *
  * @generated from message tpf.registry.v1.ReleaseDescriptor
  */
@@ -323,8 +323,8 @@ export const StoredArtifactSchema: GenMessage<StoredArtifact> = /*@__PURE__*/
   messageDesc(file_tpf_registry_v1_release, 3);
 
 /**
- * How executions of a release are retried and dispatched (DESIGN §5, §8). Unset fields take the
- * TPF defaults noted on each field.
+ * How executions of a release are retried and dispatched (docs/tpf-compatibility.md §7.5). Unset
+ * fields take the TPF defaults noted on each field.
  *
  * @generated from message tpf.registry.v1.ReleasePolicy
  */
@@ -360,7 +360,7 @@ export const ReleasePolicySchema: GenMessage<ReleasePolicy> = /*@__PURE__*/
   messageDesc(file_tpf_registry_v1_release, 4);
 
 /**
- * Retry policy of a step (TPF_WIRE §10 defaults).
+ * Retry policy of a step (TPF's defaults: docs/tpf-compatibility.md §11).
  *
  * @generated from message tpf.registry.v1.RetryPolicy
  */

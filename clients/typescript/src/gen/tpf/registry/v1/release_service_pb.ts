@@ -453,7 +453,7 @@ export const ListActivationsResponseSchema: GenMessage<ListActivationsResponse> 
   messageDesc(file_tpf_registry_v1_release_service, 12);
 
 /**
- * Registers, activates and reads pipeline releases (DESIGN §7, TPF_WIRE §6.1, §8). Reads need
+ * Registers, activates and reads pipeline releases (docs/tpf-compatibility.md §5.1, §7). Reads need
  * the `control-plane`, `worker` or `admin` role; writes need `admin`. Every call is scoped to the
  * tenant in the request: a token not scoped to it gets PERMISSION_DENIED TENANT_NOT_IN_SCOPE.
  *

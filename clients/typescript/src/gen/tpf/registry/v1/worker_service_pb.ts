@@ -548,7 +548,7 @@ export const ServeLocalWorkersResponseSchema: GenMessage<ServeLocalWorkersRespon
   messageDesc(file_tpf_registry_v1_worker_service, 14);
 
 /**
- * Registers workers and tracks their lifecycle (DESIGN §7, TPF_WIRE §6.2). Registration,
+ * Registers workers and tracks their lifecycle (docs/tpf-compatibility.md §5.2). Registration,
  * heartbeats and deregistration need the `worker` or `admin` role; drain needs `admin`; reads need
  * any role. Every call is scoped to the tenant in the request.
  *

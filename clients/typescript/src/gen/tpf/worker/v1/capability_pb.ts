@@ -13,9 +13,10 @@ export const file_tpf_worker_v1_capability: GenFile = /*@__PURE__*/
   fileDesc("Ch50cGYvd29ya2VyL3YxL2NhcGFiaWxpdHkucHJvdG8SDXRwZi53b3JrZXIudjEi9gEKGFBpcGVsaW5lV29ya2VyQ2FwYWJpbGl0eRIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgJEhUKDXByb3ZpZGVyX25hbWUYAiABKAkSEwoLcGlwZWxpbmVfaWQYAyABKAkSGAoQY29udHJhY3RfdmVyc2lvbhgEIAEoCRIXCg9yZWxlYXNlX3ZlcnNpb24YBSABKAkSEwoLYXJ0aWZhY3RfaWQYBiABKAkSFwoPYXJ0aWZhY3RfZGlnZXN0GAcgASgJEhkKEXBheWxvYWRfZW5jb2RpbmdzGAggAygJEhgKEHdvcmtlcl9wcm90b2NvbHMYCSADKAlCcwojb3JnLnBpcGVsaW5lZnJhbWV3b3JrLnRwZi53b3JrZXIudjFQAVpKZ2l0aHViLmNvbS9waXBlbGluZWZyYW1ld29yay90cGYtY29vcmRpbmF0b3IvZ2VuL2dvL3RwZi93b3JrZXIvdjE7d29ya2VydjFiBnByb3RvMw");
 
 /**
- * What a worker hosts and speaks, TPF's `PipelineWorkerCapability` (TPF_WIRE §9.3), answered by
- * the REST `GET /pipeline/worker/capabilities` and the gRPC `Capabilities` call. The coordinator
- * and registry compare its identity with the release a submission or worker registration names.
+ * What a worker hosts and speaks, TPF's `PipelineWorkerCapability` (docs/tpf-compatibility.md
+ * §8.1), answered by the REST `GET /pipeline/worker/capabilities` and the gRPC `Capabilities` call.
+ * The coordinator and registry compare its identity with the release a submission or worker
+ * registration names.
  *
  * The protobuf JSON mapping gives TPF's camelCase keys; the envelope codec writes every key, also
  * at its default, and no other (a TPF coordinator rejects unknown keys).

@@ -16,8 +16,8 @@ export const file_tpf_worker_v1_command: GenFile = /*@__PURE__*/
 
 /**
  * The command a dispatcher sends a worker: run the pinned release's steps of one execution from
- * `current_step_index`, TPF's `TransitionCommandEnvelope` (TPF_WIRE §9.1). Every worker transport
- * (local, gRPC, REST, SQS) carries it; on the wire it is JSON with encoding
+ * `current_step_index`, TPF's `TransitionCommandEnvelope` (docs/tpf-compatibility.md §8.1). Every
+ * worker transport (local, gRPC, REST, SQS) carries it; on the wire it is JSON with encoding
  * `application/tpf-transition-envelope+json`.
  *
  * Field names and numbers follow TPF's key order, so the protobuf JSON mapping gives TPF's
@@ -129,7 +129,7 @@ export type TransitionCommandEnvelope = Message<"tpf.worker.v1.TransitionCommand
   traceId: string;
 
   /**
-   * Type id of the input envelope (TPF_WIRE §2); at step 0
+   * Type id of the input envelope (docs/tpf-compatibility.md §3); at step 0
    * `org.pipelineframework.orchestrator.ExecutionInputSnapshot`. Required. TPF `payloadTypeId`.
    *
    * @generated from field: string payload_type_id = 13;

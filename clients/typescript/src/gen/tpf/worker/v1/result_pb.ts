@@ -19,8 +19,9 @@ export const file_tpf_worker_v1_result: GenFile = /*@__PURE__*/
   fileDesc("Chp0cGYvd29ya2VyL3YxL3Jlc3VsdC5wcm90bxINdHBmLndvcmtlci52MSK6AgoYVHJhbnNpdGlvblJlc3VsdEVudmVsb3BlEjEKB291dGNvbWUYASABKA4yIC50cGYud29ya2VyLnYxLlRyYW5zaXRpb25PdXRjb21lEjcKD291dHB1dF9wYXlsb2FkcxgCIAMoCzIeLnRwZi5jb21tb24udjEuUGF5bG9hZEVudmVsb3BlEjgKEGF3YWl0X3N1c3BlbnNpb24YAyABKAsyHi50cGYud29ya2VyLnYxLkF3YWl0U3VzcGVuc2lvbhIxCgdmYWlsdXJlGAQgASgLMiAudHBmLndvcmtlci52MS5UcmFuc2l0aW9uRmFpbHVyZRIhChl0ZXJtaW5hbF9vdXRwdXRfcHVibGlzaGVkGAUgASgIEiIKGnRlcm1pbmFsX2lucHV0X3Bhc3N0aHJvdWdoGAYgASgIIkwKEVRyYW5zaXRpb25GYWlsdXJlEhUKDWZhaWx1cmVfY2xhc3MYASABKAkSFAoHbWVzc2FnZRgCIAEoCUgAiAEBQgoKCF9tZXNzYWdlIskBCg9Bd2FpdFN1c3BlbnNpb24SEQoJdGVuYW50X2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIPCgd1bml0X2lkGAMgASgJEhIKCnN0ZXBfaW5kZXgYBCABKAUSKwoEdW5pdBgFIAEoCzIdLnRwZi5jb29yZGluYXRvci52MS5Bd2FpdFVuaXQSOwoMaW50ZXJhY3Rpb25zGAYgAygLMiUudHBmLndvcmtlci52MS5Bd2FpdEludGVyYWN0aW9uUmVjb3JkIroGChZBd2FpdEludGVyYWN0aW9uUmVjb3JkEhEKCXRlbmFudF9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSDwoHc3RlcF9pZBgDIAEoCRISCgpzdGVwX2luZGV4GAQgASgFEhMKC291dHB1dF90eXBlGAUgASgJEhYKDmludGVyYWN0aW9uX2lkGAYgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAcgASgJEhkKDGNhdXNhdGlvbl9pZBgIIAEoCUgAiAEBEhcKD2lkZW1wb3RlbmN5X2tleRgJIAEoCRIPCgd2ZXJzaW9uGAogASgDEjUKBnN0YXR1cxgLIAEoDjIlLnRwZi5jb29yZGluYXRvci52MS5JbnRlcmFjdGlvblN0YXR1cxIvCg9yZXF1ZXN0X3BheWxvYWQYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMAoQcmVzcG9uc2VfcGF5bG9hZBgNIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIUCgd1bml0X2lkGA4gASgJSAGIAQESFwoKaXRlbV9pbmRleBgPIAEoBUgCiAEBEhIKBWFjdG9yGBAgASgJSAOIAQESFQoIYXNzaWduZWUYESABKAlIBIgBARISCgVncm91cBgSIAEoCUgFiAEBEhYKDnRyYW5zcG9ydF90eXBlGBMgASgJEjMKEnRyYW5zcG9ydF9tZXRhZGF0YRgUIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRZGVhZGxpbmVfZXBvY2hfbXMYFSABKAMSGwoTY3JlYXRlZF9hdF9lcG9jaF9tcxgWIAEoAxIbChN1cGRhdGVkX2F0X2Vwb2NoX21zGBcgASgDEhMKC3R0bF9lcG9jaF9zGBggASgDEiIKFXRyYW5zcG9ydF9vdXRwdXRfdHlwZRgZIAEoCUgGiAEBQg8KDV9jYXVzYXRpb25faWRCCgoIX3VuaXRfaWRCDQoLX2l0ZW1faW5kZXhCCAoGX2FjdG9yQgsKCV9hc3NpZ25lZUIICgZfZ3JvdXBCGAoWX3RyYW5zcG9ydF9vdXRwdXRfdHlwZSqhAQoRVHJhbnNpdGlvbk91dGNvbWUSIgoeVFJBTlNJVElPTl9PVVRDT01FX1VOU1BFQ0lGSUVEEAASIAocVFJBTlNJVElPTl9PVVRDT01FX0NPTVBMRVRFRBABEicKI1RSQU5TSVRJT05fT1VUQ09NRV9XQUlUSU5HX0VYVEVSTkFMEAISHQoZVFJBTlNJVElPTl9PVVRDT01FX0ZBSUxFRBADQnMKI29yZy5waXBlbGluZWZyYW1ld29yay50cGYud29ya2VyLnYxUAFaSmdpdGh1Yi5jb20vcGlwZWxpbmVmcmFtZXdvcmsvdHBmLWNvb3JkaW5hdG9yL2dlbi9nby90cGYvd29ya2VyL3YxO3dvcmtlcnYxYgZwcm90bzM", [file_google_protobuf_struct, file_tpf_common_v1_payload, file_tpf_coordinator_v1_interaction]);
 
 /**
- * The result a worker returns for a command, TPF's `TransitionResultEnvelope` (TPF_WIRE §9.2).
- * On the wire it is JSON with encoding `application/tpf-transition-envelope+json`.
+ * The result a worker returns for a command, TPF's `TransitionResultEnvelope`
+ * (docs/tpf-compatibility.md §8.1). On the wire it is JSON with encoding
+ * `application/tpf-transition-envelope+json`.
  *
  * The protobuf JSON mapping gives TPF's camelCase keys; the envelope codec also writes every key
  * (unset messages as `null`), int64 values as JSON numbers and enum values without their prefix,
@@ -86,7 +87,7 @@ export const TransitionResultEnvelopeSchema: GenMessage<TransitionResultEnvelope
   messageDesc(file_tpf_worker_v1_result, 0);
 
 /**
- * Why a run failed, TPF's `TransitionFailureEnvelope` (TPF_WIRE §9.2, §9.7).
+ * Why a run failed, TPF's `TransitionFailureEnvelope` (docs/tpf-compatibility.md §8.1, §8.6).
  *
  * @generated from message tpf.worker.v1.TransitionFailure
  */
@@ -117,8 +118,8 @@ export const TransitionFailureSchema: GenMessage<TransitionFailure> = /*@__PURE_
   messageDesc(file_tpf_worker_v1_result, 1);
 
 /**
- * The await a run suspended at, TPF's `TransitionAwaitSuspension` (TPF_WIRE §9.2): the await
- * unit and its interactions, which the coordinator creates when it parks the execution.
+ * The await a run suspended at, TPF's `TransitionAwaitSuspension` (docs/tpf-compatibility.md §8.1):
+ * the await unit and its interactions, which the coordinator creates when it parks the execution.
  *
  * @generated from message tpf.worker.v1.AwaitSuspension
  */
@@ -138,7 +139,7 @@ export type AwaitSuspension = Message<"tpf.worker.v1.AwaitSuspension"> & {
   executionId: string;
 
   /**
-   * Await unit id (TPF_WIRE §5.3). Required, non-blank. TPF `unitId`.
+   * Await unit id (docs/tpf-compatibility.md §4.4). Required, non-blank. TPF `unitId`.
    *
    * @generated from field: string unit_id = 3;
    */
@@ -175,8 +176,9 @@ export const AwaitSuspensionSchema: GenMessage<AwaitSuspension> = /*@__PURE__*/
   messageDesc(file_tpf_worker_v1_result, 2);
 
 /**
- * One interaction of an await suspension, TPF's `AwaitInteractionRecord` (TPF_WIRE §9.2; the
- * full stored record, of which `tpf.coordinator.v1.Interaction` is the pending-list view).
+ * One interaction of an await suspension, TPF's `AwaitInteractionRecord` (docs/tpf-compatibility.md
+ * §8.1; the full stored record, of which `tpf.coordinator.v1.Interaction` is the pending-list
+ * view).
  *
  * @generated from message tpf.worker.v1.AwaitInteractionRecord
  */
@@ -224,7 +226,7 @@ export type AwaitInteractionRecord = Message<"tpf.worker.v1.AwaitInteractionReco
   interactionId: string;
 
   /**
-   * Correlation id (TPF_WIRE §5.3). Required, non-blank. TPF `correlationId`.
+   * Correlation id (docs/tpf-compatibility.md §4.4). Required, non-blank. TPF `correlationId`.
    *
    * @generated from field: string correlation_id = 7;
    */
@@ -238,7 +240,8 @@ export type AwaitInteractionRecord = Message<"tpf.worker.v1.AwaitInteractionReco
   causationId?: string | undefined;
 
   /**
-   * Duplicate-suppression key (TPF_WIRE §5.3). Required, non-blank. TPF `idempotencyKey`.
+   * Duplicate-suppression key (docs/tpf-compatibility.md §4.4). Required, non-blank. TPF
+   * `idempotencyKey`.
    *
    * @generated from field: string idempotency_key = 9;
    */
@@ -368,10 +371,11 @@ export const AwaitInteractionRecordSchema: GenMessage<AwaitInteractionRecord> = 
   messageDesc(file_tpf_worker_v1_result, 3);
 
 /**
- * What a command's run ended with, TPF's transition outcome (TPF_WIRE §9.2). There is no retry
- * outcome: retries are the coordinator's decision. In TPF's JSON the value is written without the
- * `TRANSITION_OUTCOME_` prefix (`"COMPLETED"`, `"WAITING_EXTERNAL"`, `"FAILED"`). Values may be
- * added later: readers must tolerate values they do not know (and treat them as a failure).
+ * What a command's run ended with, TPF's transition outcome (docs/tpf-compatibility.md §8.1). There
+ * is no retry outcome: retries are the coordinator's decision. In TPF's JSON the value is written
+ * without the `TRANSITION_OUTCOME_` prefix (`"COMPLETED"`, `"WAITING_EXTERNAL"`, `"FAILED"`).
+ * Values may be added later: readers must tolerate values they do not know (and treat them as a
+ * failure).
  *
  * @generated from enum tpf.worker.v1.TransitionOutcome
  */
