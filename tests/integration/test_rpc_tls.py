@@ -28,10 +28,12 @@ from tests.harness.wait import wait_until
 from tests.support.certificates import CertificateAuthority, Issued, served_serial
 from tpf_config import ROLE_ADMIN, ClientTls, CommonSettings, ConfigError, ServerTls
 from tpf_rpc.channel import client_channel
+from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.server import serve
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
 
 TOKEN = "tls-test-admin-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
 PEER_SERVICE = "tpf.test.v1.PeerService"
 
 
@@ -268,21 +270,43 @@ async def test_channels_opened_after_a_client_rotation_present_the_new_certifica
     cert_file, key_file = tmp_path / "client.crt", tmp_path / "client.key"
     pki.client.install(cert_file, key_file)
     tls = ClientCertificates(ClientTls(pki.ca.ca_file, cert_file, key_file))
-    async with (
-        tls_server(pki, tmp_path / "listener", mutual=True) as listener,
-        client_channel(listener.target, token=TOKEN, tls=tls) as before,
-    ):
-        assert await _peer_name_call(before)(b"", timeout=5) == b"client-a"
+    async with tls_server(pki, tmp_path / "listener", mutual=True) as listener:
+        async with client_channel(listener.target, token=TOKEN, tls=tls) as before:
+            assert await _peer_name_call(before)(b"", timeout=5) == b"client-a"
         pki.ca.issue("client-b").install(cert_file, key_file)
-        async with client_channel(
-            listener.target,
-            token=TOKEN,
-            tls=tls,
-            options=[("grpc.use_local_subchannel_pool", 1)],
-        ) as after:
+        async with client_channel(listener.target, token=TOKEN, tls=tls) as after:
             assert await _peer_name_call(after)(b"", timeout=5) == b"client-b"
-        # The channel opened before keeps its connection and its certificate.
-        assert await _peer_name_call(before)(b"", timeout=5) == b"client-a"
+
+
+async def test_an_open_channel_moves_to_the_rotated_client_certificate(
+    pki: Pki, tmp_path: Path
+) -> None:
+    cert_file, key_file = tmp_path / "client.crt", tmp_path / "client.key"
+    pki.client.install(cert_file, key_file)
+    tls = ClientCertificates(ClientTls(pki.ca.ca_file, cert_file, key_file))
+    now = [0.0]
+    async with tls_server(pki, tmp_path / "listener", mutual=True) as listener:
+        channel = RenewingChannel(
+            lambda credentials: grpc.aio.secure_channel(listener.target, credentials),
+            tls,
+            check_interval_s=10,
+            retire_after_s=0,
+            clock=lambda: now[0],
+        )
+        async with channel:
+            # Bound once, as a generated stub binds its methods.
+            name = _peer_name_call(channel)
+            assert await name(b"", timeout=5, metadata=AUTH) == b"client-a"
+            pki.ca.issue("client-b").install(cert_file, key_file)
+            # Files are looked at every check_interval_s, not on every call.
+            assert await name(b"", timeout=5, metadata=AUTH) == b"client-a"
+            now[0] = 10
+            assert await name(b"", timeout=5, metadata=AUTH) == b"client-b"
+            # A replacement that cannot be used leaves the channel as it is.
+            now[0] = 20
+            Issued(pki.client.cert_file, key_file, 0).install(cert_file, tmp_path / "other.key")
+            assert await name(b"", timeout=5, metadata=AUTH) == b"client-b"
+            assert channel.get_state() == grpc.ChannelConnectivity.READY
 
 
 def _pair(issued: Issued) -> tuple[Path, Path]:

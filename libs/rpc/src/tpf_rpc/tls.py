@@ -6,9 +6,10 @@ reader watches its files (inode, mtime, size) and reads them again when they cha
 - listeners check on every new connection: a gRPC server through gRPC's certificate fetcher, an
   HTTP server through its SSL context's SNI callback. Connections already open keep the
   certificate they were made with.
-- outgoing channels are built with the files as they are then: a channel or HTTPS session
-  opened after a rotation presents the new client certificate and trusts the new CA bundle;
-  one already open keeps what it started with.
+- outgoing channels use the files as they are when a connection is made: HTTPS clients ask
+  for the SSL context per request, and a gRPC channel from `client_channel` moves its calls to
+  a new connection once the files changed (tpf_rpc.renewing_channel). Connections already
+  open keep the certificate they were made with.
 
 A replacement that cannot be used (a key that does not match its certificate, a half-written
 file) is logged and ignored: the previous certificate stays in use until the files are fixed.
@@ -268,9 +269,8 @@ def _read_client(tls: ClientTls) -> _ClientMaterial:
 class ClientCertificates:
     """The CA (and client certificate) outgoing channels use, read again when files change.
 
-    Each `grpc_credentials()` or `ssl_context()` call reflects the files at that moment, so
-    channels and sessions created after a rotation use the new files. Raises ConfigError at
-    construction, like ServerCertificates.
+    Each `generation()`, `grpc_credentials()` or `ssl_context()` call reflects the files at
+    that moment. Raises ConfigError at construction, like ServerCertificates.
     """
 
     def __init__(self, tls: ClientTls) -> None:
@@ -279,6 +279,10 @@ class ClientCertificates:
         if tls.cert_file is not None and tls.key_file is not None:
             paths += [tls.cert_file, tls.key_file]
         self._watched = _Watched(paths, lambda: _read_client(tls), "TLS client certificate")
+
+    def generation(self) -> int:
+        """Goes up each time the files change into something usable (looks at them now)."""
+        return self._watched.current()[0]
 
     def grpc_credentials(self) -> grpc.ChannelCredentials:
         _, material = self._watched.current()

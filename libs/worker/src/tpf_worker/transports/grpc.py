@@ -22,6 +22,7 @@ from org.pipelineframework.orchestrator.grpc import (
 
 from tpf_rpc.channel import trace_propagating_interceptors
 from tpf_rpc.interceptors import TracingInterceptor
+from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
 from tpf_worker.protocol import (
     ENVELOPE_ENCODING,
@@ -202,13 +203,27 @@ class GrpcWorkerClient:
     ) -> None:
         options = [("grpc.max_receive_message_length", max(_MIN_INBOUND_BYTES, max_inbound_bytes))]
         target = _target(endpoint)
+        interceptors = trace_propagating_interceptors()
+        self._channel: grpc.aio.Channel
         if plaintext:
             self._channel = grpc.aio.insecure_channel(
-                target, options=options, interceptors=trace_propagating_interceptors()
+                target, options=options, interceptors=interceptors
+            )
+        elif tls is not None:
+            # Follows tls's files through rotation (a client kept for the process's life).
+            self._channel = RenewingChannel(
+                lambda credentials: grpc.aio.secure_channel(
+                    target, credentials, options=options, interceptors=interceptors
+                ),
+                tls,
             )
         else:
-            credentials = tls.grpc_credentials() if tls else grpc.ssl_channel_credentials()
-            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+            self._channel = grpc.aio.secure_channel(
+                target,
+                grpc.ssl_channel_credentials(),
+                options=options,
+                interceptors=interceptors,
+            )
         self._stub = pb_grpc.TransitionWorkerServiceStub(self._channel)
         self._secret = shared_secret
 
