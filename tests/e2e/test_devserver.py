@@ -81,9 +81,14 @@ class DevSuite:
             return json.loads(response.read())
 
 
+# The services `make dev` serves /metrics for (TPF_<NAME>_METRICS_PORT).
+METERED = ("REGISTRY", "COORDINATOR", "DISPATCHER", "GATEWAY", "SQS_BRIDGE")
+
+
 @contextmanager
 def dev_suite(data_dir: Path, output: Path) -> Iterator[DevSuite]:
-    names = ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER", "GATEWAY", "SQS", "SQS_BRIDGE")
+    names: tuple[str, ...] = ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER", "GATEWAY")
+    names += ("SQS", "SQS_BRIDGE", *(f"{name}_METRICS" for name in METERED))
     ports = {name: free_port() for name in names}
     env = {**os.environ, "TPF_DATA_DIR": str(data_dir)}
     env.update({f"TPF_{name}_PORT": str(port) for name, port in ports.items()})
@@ -162,6 +167,12 @@ def test_make_dev_runs_the_example_through_cli_and_gateway_then_stops_cleanly(
     with dev_suite(embedded_data_dir, tmp_path / "dev.out") as suite:
         banner = suite.banner
         assert DEMO_TOKEN in banner and "gateway" in banner and "dispatcher" in banner
+        # Every service's metrics URL, and each one serves Prometheus text.
+        for name in METERED:
+            url = f"http://127.0.0.1:{suite.ports[f'{name}_METRICS']}/metrics"
+            assert url in banner, name
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert b"tpf_" in response.read(), name
         assert {"tpf.coordinator.v1.ExecutionService", "tpf.coordinator.v1.WorkService"} <= set(
             list_services(f"127.0.0.1:{suite.ports['COORDINATOR']}")
         )
