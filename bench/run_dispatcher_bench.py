@@ -54,6 +54,7 @@ import psutil
 import psycopg
 from google.protobuf import json_format
 
+from bench.metrics_scrape import MetricsScrape
 from bench.pipelines import EVENT_TYPE, ITEM_TYPE, PIPELINE_REFS, PIPELINES
 from bench.run_coordinator_bench import (
     COORDINATOR_DB,
@@ -240,6 +241,7 @@ class Suite:
     postgres_pid: int | None
     work_dir: Path
     logs: Path
+    metrics: MetricsScrape
     releases: dict[str, Released] = field(default_factory=dict)
     tracing: TracingExport = field(default_factory=TracingExport.disabled)
 
@@ -350,6 +352,7 @@ def start_worker_side(
                 "TPF_LOCAL_PIPELINES": PIPELINE_REFS[pipeline] if transport == "local" else "",
                 "TPF_LOCAL_WORKER_TENANTS": TENANT if transport == "local" else "",
                 **{k: str(v) for k, v in tuning.items() if v is not None},
+                **suite.metrics.env(f"dispatcher-{stamp}"),
             },
         )
     )
@@ -916,6 +919,7 @@ async def driver_main(args: argparse.Namespace) -> None:
             "TPF_GRPC_HOST": "127.0.0.1",
             **tracing.env(),
         }
+        metrics = MetricsScrape(enabled=args.metrics, interval_s=args.scrape_interval_s)
         registry = await asyncio.to_thread(
             supervisor.start,
             ServiceSpec(
@@ -926,6 +930,7 @@ async def driver_main(args: argparse.Namespace) -> None:
                     **common,
                     "TPF_DATABASE_URL": db_url(maintenance_url, REGISTRY_DB),
                     "TPF_DATA_DIR": str(work_dir / "registry"),
+                    **metrics.env("registry"),
                 },
             ),
         )
@@ -942,6 +947,7 @@ async def driver_main(args: argparse.Namespace) -> None:
                     "TPF_DATA_DIR": str(work_dir / "coordinator"),
                     "TPF_REGISTRY_TARGET": registry.spec.target,
                     "TPF_REGISTRY_TOKEN": ADMIN,
+                    **metrics.env("coordinator"),
                 },
             ),
         )
@@ -958,15 +964,18 @@ async def driver_main(args: argparse.Namespace) -> None:
             work_dir=work_dir,
             logs=logs,
             tracing=tracing,
+            metrics=metrics,
         )
         await register_releases(suite, ["w2", "w3final" if args.w3_final_await else "w3"])
         results = []
-        for spec in runs:
-            print(f"[bench] run {spec.name} n={spec.n}", file=sys.stderr)
-            result = await run_one(suite, spec)
-            results.append(result)
-            print(f"[bench] {spec.name}: {one_line(result)}", file=sys.stderr)
+        async with metrics.running():
+            for spec in runs:
+                print(f"[bench] run {spec.name} n={spec.n}", file=sys.stderr)
+                result = await run_one(suite, spec)
+                results.append(result)
+                print(f"[bench] {spec.name}: {one_line(result)}", file=sys.stderr)
         document: dict[str, Any] = {
+            "metrics": metrics.figures(),
             "tracing": tracing.figures(),
             "machine": machine_facts(postgres_version),
             "postgres": "embedded" if embedded else "external",
@@ -1025,6 +1034,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers-summary", default=str(DEFAULT_PEERS_SUMMARY))
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="every service serves /metrics (TPF_METRICS_PORT), scraped during the runs",
+    )
+    parser.add_argument("--scrape-interval-s", type=float, default=5.0, help="with --metrics")
     parser.add_argument(
         "--tracing",
         action="store_true",
