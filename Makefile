@@ -46,9 +46,9 @@ $(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json $(TS)/
 	touch $@
 
 # Debian package for each command the tests run; installed when the command is missing, or fail.
-SYSTEM_DEPS := redis-server:redis-server node:nodejs npm:npm kubectl:kubectl
+SYSTEM_DEPS := redis-server:redis-server node:nodejs npm:npm kubectl:kubectl chromium:chromium
 
-system-deps: ## install Debian packages the tests need (redis-server, node, npm, kubectl) when missing
+system-deps: ## install Debian packages the tests need (redis-server, node, npm, kubectl, chromium) when missing
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
