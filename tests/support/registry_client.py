@@ -38,11 +38,14 @@ TOKENS = [
         "tenants": ["*"],
     },
     {"token": "gateway-admin-token", "subject": "rest-admin", "roles": ["admin"], "tenants": ["*"]},
+    # Reads only, every tenant: the operator console's read-only sign-in.
+    {"token": "viewer-secret", "subject": "on-call", "roles": ["viewer"], "tenants": ["*"]},
 ]
 ADMIN = "admin-all-secret"
 ADMIN_B = "admin-b-secret"
 WORKER_A = "worker-a-secret"
 CONTROL_PLANE_A = "cp-a-secret"
+VIEWER = "viewer-secret"
 
 
 def auth_env() -> dict[str, str]:

@@ -16,7 +16,10 @@ from tpf_config._errors import ConfigError
 ROLE_ADMIN = "admin"
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"
-KNOWN_ROLES = frozenset({ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER})
+# Reads only: executions, history, interactions, dead letters, releases, workers, drift (an
+# operator console's read-only sign-in); every change is refused with ROLE_REQUIRED.
+ROLE_VIEWER = "viewer"
+KNOWN_ROLES = frozenset({ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER, ROLE_VIEWER})
 
 ALL_TENANTS = "*"
 

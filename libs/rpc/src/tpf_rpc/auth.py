@@ -9,7 +9,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from tpf_config import ALL_TENANTS, ROLE_ADMIN, ROLE_CONTROL_PLANE, ROLE_WORKER, TokenGrant
+from tpf_config import (
+    ALL_TENANTS,
+    ROLE_ADMIN,
+    ROLE_CONTROL_PLANE,
+    ROLE_VIEWER,
+    ROLE_WORKER,
+    TokenGrant,
+)
 from tpf_errors import PermissionDenied
 from tpf_rpc.validation import required
 
@@ -17,6 +24,7 @@ __all__ = [
     "ALL_TENANTS",
     "ROLE_ADMIN",
     "ROLE_CONTROL_PLANE",
+    "ROLE_VIEWER",
     "ROLE_WORKER",
     "Principal",
     "authorize",

@@ -6,6 +6,7 @@ from tpf_rpc.auth import (
     ALL_TENANTS,
     ROLE_ADMIN,
     ROLE_CONTROL_PLANE,
+    ROLE_VIEWER,
     ROLE_WORKER,
     Principal,
     authorize,
@@ -14,8 +15,19 @@ from tpf_rpc.auth import (
 CONTROL_PLANE_ROLES = (ROLE_CONTROL_PLANE, ROLE_ADMIN)
 WORKER_ROLES = (ROLE_WORKER, ROLE_ADMIN)
 ADMIN_ROLES = (ROLE_ADMIN,)
+# The reads of the control plane and of the admin API also open to `viewer`, which changes nothing.
+CONTROL_PLANE_READ_ROLES = (*CONTROL_PLANE_ROLES, ROLE_VIEWER)
+ADMIN_READ_ROLES = (*ADMIN_ROLES, ROLE_VIEWER)
 
-__all__ = ["ADMIN_ROLES", "CONTROL_PLANE_ROLES", "WORKER_ROLES", "authorize", "scoped_tenants"]
+__all__ = [
+    "ADMIN_READ_ROLES",
+    "ADMIN_ROLES",
+    "CONTROL_PLANE_READ_ROLES",
+    "CONTROL_PLANE_ROLES",
+    "WORKER_ROLES",
+    "authorize",
+    "scoped_tenants",
+]
 
 
 def scoped_tenants(principal: Principal, requested: tuple[str, ...]) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from tpf_coordinator.domain.failures import (
 )
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.request_ids import RequestIds, checked_request_id
-from tpf_coordinator.servicers.access import ADMIN_ROLES, authorize
+from tpf_coordinator.servicers.access import ADMIN_READ_ROLES, ADMIN_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
 from tpf_coordinator.store.dead_letters_postgres import (
     DeadLetterFilter,
@@ -152,7 +152,7 @@ class DeadLetterServicer(dead_letter_service_pb2_grpc.DeadLetterServiceServicer)
     async def ListDeadLetters(
         self, request: pb.ListDeadLettersRequest, context: Context
     ) -> pb.ListDeadLettersResponse:
-        _, tenant = authorize(request.tenant_id, ADMIN_ROLES)
+        _, tenant = authorize(request.tenant_id, ADMIN_READ_ROLES)
         limit = page_size(request.page_size)
         filters = filter_from_proto(request.filter)
         scope = filter_scope(tenant, filters)

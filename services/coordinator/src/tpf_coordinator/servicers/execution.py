@@ -12,7 +12,11 @@ from tpf.coordinator.v1 import execution_service_pb2_grpc
 from tpf_coordinator.executions import Executions, Submission
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.request_ids import RequestIds, checked_request_id
-from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
+from tpf_coordinator.servicers.access import (
+    CONTROL_PLANE_READ_ROLES,
+    CONTROL_PLANE_ROLES,
+    authorize,
+)
 from tpf_coordinator.servicers.convert import (
     INPUT_SHAPES,
     STATUS_TO_PROTO,
@@ -97,7 +101,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
     async def GetExecution(
         self, request: pb.GetExecutionRequest, context: Context
     ) -> pb.GetExecutionResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         record = await self._executions.get(tenant, required(request.execution_id, "executionId"))
         return pb.GetExecutionResponse(
             execution=execution_to_proto(record), status=status_view(record)
@@ -106,7 +110,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
     async def GetExecutionResult(
         self, request: pb.GetExecutionResultRequest, context: Context
     ) -> pb.GetExecutionResultResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         record, envelope = await self._executions.result(
             tenant, required(request.execution_id, "executionId")
         )
@@ -117,7 +121,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
     async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: Context
     ) -> pb.ListExecutionsResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         limit = page_size(request.page_size)
         statuses = tuple(status_from_proto(value, "statuses") for value in request.statuses)
         after_ms = (
@@ -168,7 +172,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
     async def WatchExecution(
         self, request: pb.WatchExecutionRequest, context: Context
     ) -> AsyncIterator[pb.WatchExecutionResponse]:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         execution_id = required(request.execution_id, "executionId")
         last_version = -1
         with self._notifications.watch(tenant, execution_id) as watch:
@@ -203,7 +207,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
     async def ListExecutionHistory(
         self, request: pb.ListExecutionHistoryRequest, context: Context
     ) -> pb.ListExecutionHistoryResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         execution_id = required(request.execution_id, "executionId")
         limit = page_size(request.page_size)
         scope = filters_hash(tenant=tenant, execution=execution_id)

@@ -11,7 +11,11 @@ from tpf.coordinator.v1 import interaction_pb2, interaction_service_pb2_grpc
 from tpf.coordinator.v1 import interaction_service_pb2 as pb
 from tpf_coordinator.domain.interactions import InteractionStatus
 from tpf_coordinator.interactions import CompletionRequest, Interactions
-from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
+from tpf_coordinator.servicers.access import (
+    CONTROL_PLANE_READ_ROLES,
+    CONTROL_PLANE_ROLES,
+    authorize,
+)
 from tpf_coordinator.servicers.convert import envelope_from_proto
 from tpf_coordinator.store.interactions_postgres import (
     InteractionRecord,
@@ -93,7 +97,7 @@ class InteractionServicer(interaction_service_pb2_grpc.InteractionServiceService
     async def ListPendingInteractions(
         self, request: pb.ListPendingInteractionsRequest, context: Context
     ) -> pb.ListPendingInteractionsResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         limit = pending_page_size(request)
         filters = PendingFilter(
             step_id=request.step_id.strip(),

@@ -16,7 +16,7 @@ from tpf_coordinator.domain.release_drift import (
     WorkerDrift,
 )
 from tpf_coordinator.release_drift import ReleaseDriftReports
-from tpf_coordinator.servicers.access import CONTROL_PLANE_ROLES, authorize
+from tpf_coordinator.servicers.access import CONTROL_PLANE_READ_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO
 from tpf_rpc.validation import required
 
@@ -95,7 +95,7 @@ class ReleaseDriftServicer(release_drift_service_pb2_grpc.ReleaseDriftServiceSer
     async def GetReleaseDrift(
         self, request: pb.GetReleaseDriftRequest, context: Context
     ) -> pb.GetReleaseDriftResponse:
-        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        _, tenant = authorize(request.tenant_id, CONTROL_PLANE_READ_ROLES)
         report = await self._reports.report(
             tenant,
             required(request.pipeline_id, "pipelineId"),
