@@ -35,6 +35,11 @@ _SERVICE_CONFIG: Final = {
         }
     ],
 }
+# For callers whose own loop is the one retry layer of their calls (the dispatcher): the same
+# balancing, no retry policy, so the two never multiply each other's attempts.
+_SERVICE_CONFIG_WITHOUT_RETRIES: Final[dict[str, Any]] = {
+    "loadBalancingConfig": [{"round_robin": {}}]
+}
 
 # Codes after which the same call may work later: it may not have reached a healthy service
 # (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED), the service asked for a retry (ABORTED,
@@ -61,8 +66,11 @@ def client_channel(
     credentials: grpc.ChannelCredentials | None = None,
     options: Sequence[tuple[str, Any]] = (),
     tracer_provider: trace.TracerProvider | None = None,
+    retries: bool = True,
 ) -> grpc.aio.Channel:
     """A channel to `target` ("host:port") with retries, bearer token and trace propagation.
+
+    `retries` False leaves the retry policy out, for a caller that retries in its own loop.
 
     Plain text unless `tls` (the CA and client certificate files as they are now: a channel
     keeps them for its life) or `credentials` is given. The server's certificate must name
@@ -71,13 +79,16 @@ def client_channel(
     if tls is not None:
         credentials = tls.grpc_credentials()
     options = [
-        ("grpc.enable_retries", 1),
+        ("grpc.enable_retries", 1 if retries else 0),
         # gRPC's default reconnect backoff grows to 120 s: a peer restarted during a redeploy
         # would stay unreachable for minutes after it is back. Calls fail fast while the
         # subchannel backs off, so keep the backoff short.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 3000),
-        ("grpc.service_config", json.dumps(_SERVICE_CONFIG)),
+        (
+            "grpc.service_config",
+            json.dumps(_SERVICE_CONFIG if retries else _SERVICE_CONFIG_WITHOUT_RETRIES),
+        ),
         *options,
     ]
     interceptors = _outgoing_metadata_interceptors(token, ClientSpans(tracer_provider))

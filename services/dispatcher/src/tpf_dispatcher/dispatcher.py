@@ -8,6 +8,11 @@ fencing token went stale is rejected there, and the work is simply dropped here.
 Drain (SIGTERM): no new claims; running items finish and are reported within the drain
 timeout. Whatever has not finished by then is not reported at all: its lease runs out and the
 coordinator's sweeper requeues it (not counted as a retry), so another dispatcher runs it.
+
+Calls to the coordinator are repeated only as `retrying` says (UNAVAILABLE and
+DEADLINE_EXCEEDED, a bounded number of times). A report that still cannot be delivered is
+dropped like an abandoned one, and it never holds up the reports behind it: once its first
+attempt failed, its repeats run on their own while the next batches are reported.
 """
 
 from __future__ import annotations
@@ -17,20 +22,21 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf.coordinator.v1 import work_service_pb2_grpc
-from tpf_dispatcher.executor import Executor
 from tpf_dispatcher.outcomes import dispatch_failed
-from tpf_dispatcher.retrying import call_until_answered
+from tpf_dispatcher.retrying import RetryBudget, call_with_retries, sleep_or_give_up
 
 log = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_CALL = 1000  # the WorkService limit for RenewLeases and CompleteWork
 _LOOP_RESTART_PAUSE_S = 1.0
+_ONE_ATTEMPT = RetryBudget(attempts=1)
 
 _Key = tuple[str, str]  # (tenant id, execution id)
 
@@ -57,6 +63,8 @@ class DispatchConfig:
     tenant_ids: tuple[str, ...] = ()
     pipeline_ids: tuple[str, ...] = ()
     release_versions: tuple[str, ...] = ()
+    # How often a claim or a report is tried while the coordinator cannot be reached.
+    retry: RetryBudget = field(default_factory=RetryBudget)
 
 
 @dataclass(slots=True)
@@ -69,6 +77,7 @@ class Counters:
     rejected: int = 0
     lease_lost: int = 0
     abandoned: int = 0
+    undelivered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +100,18 @@ def _key_of(item: wpb.WorkItem) -> _Key:
     return (item.identity.tenant_id, item.execution_id)
 
 
+class ItemRunner(Protocol):
+    """Runs one work item to the outcome to report (tpf_dispatcher.executor.Executor)."""
+
+    async def run(self, item: wpb.WorkItem) -> wpb.WorkOutcome: ...
+
+
 class Dispatcher:
     def __init__(
         self,
         config: DispatchConfig,
         work: work_service_pb2_grpc.WorkServiceAsyncStub,
-        executor: Executor,
+        executor: ItemRunner,
     ) -> None:
         self._config = config
         self._work = work
@@ -111,6 +126,8 @@ class Dispatcher:
         self._closing = asyncio.Event()
         self._claim_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Reports whose first attempt failed, being repeated on their own.
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -155,7 +172,7 @@ class Dispatcher:
         running = [r.task for r in self._running.values() if r.task is not None]
         self._counters.abandoned += len(self._running)
         self._running.clear()
-        tasks, self._tasks = [*self._tasks, *running], []
+        tasks, self._tasks = [*self._tasks, *running, *self._deliveries], []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -182,6 +199,9 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         config = self._config
+        # After a claim that failed for good, the next one waits, longer each time (up to the
+        # budget's longest pause), so a coordinator answering INTERNAL is not called in a loop.
+        pause_s = config.retry.first_pause_s
         while not self._draining.is_set():
             free = config.max_in_flight - len(self._running)
             if free <= 0:
@@ -200,13 +220,17 @@ class Dispatcher:
             request.wait.FromMilliseconds(config.claim_wait_ms)
             request.lease_duration.FromMilliseconds(config.lease_ms)
             timeout_s = config.claim_wait_ms / 1000 + config.rpc_timeout_s
-            response = await call_until_answered(
+            response = await call_with_retries(
                 functools.partial(self._work.ClaimWork, request, timeout=timeout_s),
                 what="ClaimWork",
+                budget=config.retry,
                 give_up=self._draining,
             )
             if response is None:
+                await sleep_or_give_up(pause_s, self._draining)
+                pause_s = min(pause_s * 2, config.retry.max_pause_s)
                 continue
+            pause_s = config.retry.first_pause_s
             for item in response.work_items:
                 self._start(item)
 
@@ -252,26 +276,48 @@ class Dispatcher:
     async def _report_loop(self) -> None:
         while True:
             batch = await self._next_batch()
-            request = wpb.CompleteWorkRequest(
-                dispatcher_id=self._config.dispatcher_id,
-                outcomes=batch,
-                # Retries reuse the id: a commit whose answer was lost is not rejected as stale.
-                request_id=str(uuid.uuid4()),
-            )
-            response = await call_until_answered(
+            first_attempt_done = asyncio.Event()
+            delivery = asyncio.create_task(self._deliver(batch, first_attempt_done.set))
+            self._deliveries.add(delivery)
+            delivery.add_done_callback(self._deliveries.discard)
+            # While reports go through, each is awaited, so what finishes meanwhile makes the
+            # next batch. One whose first attempt failed is repeated on its own: the reports
+            # behind it go on, and their slots are freed, without waiting for it.
+            await first_attempt_done.wait()
+
+    async def _deliver(
+        self, batch: list[wpb.WorkOutcome], first_attempt_done: Callable[[], None]
+    ) -> None:
+        request = wpb.CompleteWorkRequest(
+            dispatcher_id=self._config.dispatcher_id,
+            outcomes=batch,
+            # Repeats reuse the id: a commit whose answer was lost is not rejected as stale.
+            request_id=str(uuid.uuid4()),
+        )
+        try:
+            response = await call_with_retries(
                 functools.partial(
                     self._work.CompleteWork, request, timeout=self._config.rpc_timeout_s
                 ),
-                what="CompleteWork",
+                what=f"CompleteWork of {len(batch)} outcome(s)",
+                budget=self._config.retry,
                 give_up=self._closing,
+                after_first_attempt=first_attempt_done,
             )
-            if response is None:
-                # Refused as a whole: drop the work; the leases expire and it is requeued.
-                for outcome in batch:
-                    self._forget((outcome.tenant_id, outcome.execution_id), outcome.fencing_token)
-                continue
-            for outcome, result in zip(batch, response.results, strict=True):
-                self._record(outcome, result)
+            if response is not None:
+                for outcome, result in zip(batch, response.results, strict=True):
+                    self._record(outcome, result)
+                return
+        except Exception:
+            # A bug in handling the answer; the report counts as undelivered.
+            log.exception("reporting %d outcome(s) failed", len(batch))
+        finally:
+            first_attempt_done()
+        # Not delivered: drop the work and free its slots; the leases expire and the
+        # coordinator requeues it.
+        self._counters.undelivered += len(batch)
+        for outcome in batch:
+            self._forget((outcome.tenant_id, outcome.execution_id), outcome.fencing_token)
 
     async def _next_batch(self) -> list[wpb.WorkOutcome]:
         first = await self._outcomes.get()
@@ -333,12 +379,12 @@ class Dispatcher:
             ],
         )
         request.lease_duration.FromMilliseconds(self._config.lease_ms)
-        # A renewal is worth retrying only until the next round; do not pile them up.
-        response = await call_until_answered(
+        # A renewal is worth trying once per round: the next round is the retry.
+        response = await call_with_retries(
             functools.partial(self._work.RenewLeases, request, timeout=self._config.rpc_timeout_s),
             what="RenewLeases",
+            budget=_ONE_ATTEMPT,
             give_up=self._closing,
-            retry=False,
         )
         if response is None:
             return

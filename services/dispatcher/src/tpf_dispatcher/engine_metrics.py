@@ -39,7 +39,8 @@ class EngineCollector(Collector):
         items = CounterMetricFamily(
             "tpf_dispatcher_work_items",
             "Work items by what happened to them: claimed, completed and failed (reported and "
-            "accepted), rejected (stale), lease_lost, abandoned (unreported at shutdown).",
+            "accepted), rejected (stale), lease_lost, abandoned (unreported at shutdown), "
+            "undelivered (the report could not be delivered).",
             labels=["event"],
         )
         if snapshot is not None:

@@ -20,6 +20,7 @@ from tpf_dispatcher.hosted import load_hosted_pipelines
 from tpf_dispatcher.local_workers import LocalWorkerHost
 from tpf_dispatcher.metrics import DispatcherMetrics
 from tpf_dispatcher.outcomes import FailureClasses
+from tpf_dispatcher.retrying import RetryBudget, coordinator_channel
 from tpf_dispatcher.settings import DispatcherSettings, split_list
 from tpf_dispatcher.status import DispatcherStatusServicer
 from tpf_rpc.channel import client_channel
@@ -74,7 +75,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
     raises."""
     tls = client_certificates_of(settings)
     hosted = load_hosted_pipelines(split_list(settings.local_pipelines))
-    coordinator = client_channel(
+    coordinator = coordinator_channel(
         settings.coordinator_target,
         token=_secret(settings.coordinator_token, "TPF_COORDINATOR_TOKEN"),
         tls=tls,
@@ -136,6 +137,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
             tenant_ids=split_list(settings.tenant_ids),
             pipeline_ids=split_list(settings.pipeline_ids),
             release_versions=split_list(settings.release_versions),
+            retry=RetryBudget(attempts=settings.coordinator_attempts),
         ),
         work_service_pb2_grpc.WorkServiceStub(coordinator),
         executor,

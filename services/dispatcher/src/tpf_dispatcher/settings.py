@@ -52,6 +52,10 @@ class DispatcherSettings(CommonSettings):
     request_timeout_s: float = Field(default=30.0, gt=0)
     # Deadline of each call to the coordinator or registry, seconds (a ClaimWork adds its wait).
     rpc_timeout_s: float = Field(default=10.0, gt=0)
+    # Most attempts of one claim or report while the coordinator answers UNAVAILABLE or not in
+    # time (backoff 0.05 s doubling to 2 s between them: 8 attempts span about 5 s); a report
+    # still undelivered then is dropped and its work requeued once its leases expire.
+    coordinator_attempts: int = Field(default=8, ge=1, le=100)
     # How long outcomes are collected into one CompleteWork call, milliseconds.
     complete_linger_ms: int = Field(default=5, ge=0, le=1_000)
     # Keep the claim after a completed step and run the next one at once (one commit per step,

@@ -53,6 +53,7 @@ class DispatcherStatusServicer(dispatcher_service_pb2_grpc.DispatcherServiceServ
                 rejected=counters.rejected,
                 lease_lost=counters.lease_lost,
                 abandoned=counters.abandoned,
+                undelivered=counters.undelivered,
             ),
             resolved_releases=[
                 pb.ResolvedRelease(
