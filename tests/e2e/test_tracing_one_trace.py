@@ -8,7 +8,9 @@ the dispatcher and the worker, joined as DESIGN says: the HTTP span continues th
 gRPC client and server spans chain; every claim, step run and completion is a child of the
 coordinator's SubmitExecution span and links to the batch call it ran in; each worker call
 hangs under its step run; the resumed await links to the REST completion's own trace. Log
-lines carry the trace and span ids.
+lines carry the trace and span ids. A submit sent over SQS with a `traceparent` message
+attribute continues that trace through the bridge, and a pipeline hosted in the dispatcher
+(`local`) runs its steps in it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_gateway_routes import CP, CP_BASE, running_gateway
+from tests.e2e.test_sqs_bridge import Queues, queues, sqs
+from tests.harness.moto import MotoServer
 from tests.harness.otlp import OtlpReceiver, ReceivedSpan, otlp_receiver
 from tests.harness.services import StartService
 from tests.harness.wait import wait_until
@@ -42,7 +46,7 @@ from tests.support.registry_client import ADMIN, auth_env
 from tpf_envelope import encode, to_json_dict
 
 pytestmark = pytest.mark.e2e
-__all__ = ["otlp_receiver"]  # a fixture, used by name
+__all__ = ["otlp_receiver", "queues", "sqs"]  # fixtures, used by name
 
 CLIENT_TRACE_ID = uuid.uuid4().hex
 CLIENT_SPAN_ID = uuid.uuid4().hex[:16]
@@ -62,6 +66,7 @@ def traced_plane(
         {
             "TPF_DATABASE_URL": database,
             "TPF_DATA_DIR": str(tmp_path / "registry-data"),
+            "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
             **auth_env(),
             **otel,
         },
@@ -267,3 +272,81 @@ async def _until_succeeded(gateway: Any, execution_id: str) -> None:
         return bool(status["status"] == "SUCCEEDED")
 
     await wait_until(succeeded, timeout_s=60, what=f"{execution_id} SUCCEEDED")
+
+
+async def test_an_sqs_submit_continues_the_senders_trace_through_the_bridge(
+    otlp_receiver: OtlpReceiver,
+    traced_plane: ControlPlane,
+    start_service: StartService,
+    moto_server: MotoServer,
+    queues: Queues,
+    sqs: Any,
+) -> None:
+    otel = otlp_receiver.environment()
+    identity = await release_pipeline(traced_plane, EXAMPLE_SPEC)
+    start_service(
+        "tpf_dispatcher",
+        dispatcher_env(
+            traced_plane,
+            dispatcher_id="traced-local",
+            pipeline_ids=[identity.pipeline_id],
+            hosted=[EXAMPLE_SPEC],
+            **otel,
+        ),
+    )
+    local_worker = "local-" + identity.release_version.removeprefix("sha256:")[:12]
+    await wait_for_worker(traced_plane, identity, local_worker, "local")
+    start_service(
+        "tpf_sqs_bridge",
+        {
+            **moto_server.client_env,
+            "TPF_COORDINATOR_TARGET": traced_plane.coordinator.target,
+            "TPF_COORDINATOR_TOKEN": ADMIN,
+            "TPF_SQS_SUBMIT_QUEUE_URL": queues.submit,
+            "TPF_SQS_COMPLETION_QUEUE_URL": queues.completion,
+            "TPF_SQS_RESPONSE_QUEUE_URL": queues.responses,
+            "TPF_SQS_DEAD_LETTER_QUEUE_URL": queues.dead_letters,
+            "TPF_SQS_WAIT_TIME_S": "1",
+            **otel,
+        },
+    )
+    trace_id, sender_span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    body = {**request_json("submit"), "tenantId": TENANT, "idempotencyKey": f"sqs-{trace_id}"}
+    await sqs.send_message(
+        QueueUrl=queues.submit,
+        MessageBody=json.dumps(body),
+        MessageAttributes={
+            "traceparent": {
+                "DataType": "String",
+                "StringValue": f"00-{trace_id}-{sender_span_id}-01",
+            }
+        },
+    )
+
+    def first_step_ran() -> list[ReceivedSpan] | None:
+        spans = otlp_receiver.in_trace(trace_id)
+        runs = [
+            run
+            for run in _named(spans, "tpf-dispatcher", "run step")
+            if run.attributes["tpf.step_index"] == 0
+            and any(s.name == "execute step" for s in _children(spans, run))
+        ]
+        return spans if runs else None
+
+    found = await wait_until(first_step_ran, timeout_s=60, what="the first step in the trace")
+    assert found is not None
+    (consumed,) = _named(found, "tpf-sqs-bridge", "submit process")
+    assert (consumed.kind, consumed.parent_span_id) == ("CONSUMER", sender_span_id)
+    (call,) = _named(found, "tpf-sqs-bridge", SUBMIT_RPC)
+    assert (call.kind, call.parent_span_id) == ("CLIENT", consumed.span_id)
+    (submit,) = _named(found, "tpf-coordinator", SUBMIT_RPC)
+    assert submit.parent_span_id == call.span_id
+    # A hosted pipeline: the SDK's span is the child of the dispatcher's step run.
+    (run,) = [
+        r
+        for r in _named(found, "tpf-dispatcher", "run step")
+        if r.attributes["tpf.step_index"] == 0
+    ]
+    assert run.parent_span_id == submit.span_id
+    executed = [s for s in _children(found, run) if s.name == "execute step"]
+    assert [s.service for s in executed] == ["tpf-dispatcher"]
