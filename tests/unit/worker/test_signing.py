@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tpf_worker.nonces import MemoryNonceCache
 from tpf_worker.signing import (
     SignatureRejected,
     Verifier,
@@ -84,78 +85,84 @@ def _signed_at(moment: datetime, nonce: str = "n-1", body: bytes = b"{}") -> tup
     return timestamp, nonce, signature("k", "POST", _PATH, timestamp, nonce, body)
 
 
-def _reason(verifier: Verifier, *values: str | None, now: datetime = _NOW) -> str:
+async def _reason(verifier: Verifier, *values: str | None, now: datetime = _NOW) -> str:
     with pytest.raises(SignatureRejected) as raised:
-        verifier.verify("POST", _PATH, values[0], values[1], values[2], b"{}", now=now)
+        await verifier.verify("POST", _PATH, values[0], values[1], values[2], b"{}", now=now)
     return raised.value.reason
 
 
-def test_a_fresh_signed_request_passes_once_and_replay_is_refused() -> None:
+async def test_a_fresh_signed_request_passes_once_and_replay_is_refused() -> None:
     verifier = Verifier("k")
     values = _signed_at(_NOW)
-    verifier.verify("POST", _PATH, *values, b"{}", now=_NOW)
-    assert _reason(verifier, *values) == "replayed"
+    await verifier.verify("POST", _PATH, *values, b"{}", now=_NOW)
+    assert await _reason(verifier, *values) == "replayed"
 
 
-def test_sign_produces_what_the_verifier_accepts() -> None:
+async def test_sign_produces_what_the_verifier_accepts() -> None:
     signed = sign("k", "GET", "/x", b"")
-    Verifier("k").verify("GET", "/x", signed.timestamp, signed.nonce, signed.signature, b"")
+    await Verifier("k").verify("GET", "/x", signed.timestamp, signed.nonce, signed.signature, b"")
 
 
 @pytest.mark.parametrize("missing", [0, 1, 2])
-def test_missing_or_blank_values_are_refused(missing: int) -> None:
+async def test_missing_or_blank_values_are_refused(missing: int) -> None:
     values: list[str | None] = list(_signed_at(_NOW))
     values[missing] = None
-    assert _reason(Verifier("k"), *values) == "missing"
+    assert await _reason(Verifier("k"), *values) == "missing"
     values[missing] = " "
-    assert _reason(Verifier("k"), *values) == "missing"
+    assert await _reason(Verifier("k"), *values) == "missing"
 
 
-def test_unparsable_timestamp_is_refused() -> None:
+async def test_unparsable_timestamp_is_refused() -> None:
     _timestamp, nonce, sig = _signed_at(_NOW)
-    assert _reason(Verifier("k"), "22/08/2026", nonce, sig) == "timestamp"
+    assert await _reason(Verifier("k"), "22/08/2026", nonce, sig) == "timestamp"
 
 
-def test_timestamps_outside_tolerance_either_way_are_stale() -> None:
+async def test_timestamps_outside_tolerance_either_way_are_stale() -> None:
     verifier = Verifier("k", tolerance=timedelta(minutes=2))
-    assert _reason(verifier, *_signed_at(_NOW - timedelta(minutes=2, seconds=1))) == "stale"
-    assert _reason(verifier, *_signed_at(_NOW + timedelta(minutes=2, seconds=1))) == "stale"
-    verifier.verify("POST", _PATH, *_signed_at(_NOW - timedelta(minutes=2)), b"{}", now=_NOW)
+    assert await _reason(verifier, *_signed_at(_NOW - timedelta(minutes=2, seconds=1))) == "stale"
+    assert await _reason(verifier, *_signed_at(_NOW + timedelta(minutes=2, seconds=1))) == "stale"
+    await verifier.verify("POST", _PATH, *_signed_at(_NOW - timedelta(minutes=2)), b"{}", now=_NOW)
 
 
-def test_wrong_secret_body_or_upper_case_hex_is_refused() -> None:
+async def test_wrong_secret_body_or_upper_case_hex_is_refused() -> None:
     timestamp, nonce, sig = _signed_at(_NOW)
-    assert _reason(Verifier("other"), timestamp, nonce, sig) == "signature"
-    assert _reason(Verifier("k"), timestamp, nonce, sig.upper()) == "signature"
+    assert await _reason(Verifier("other"), timestamp, nonce, sig) == "signature"
+    assert await _reason(Verifier("k"), timestamp, nonce, sig.upper()) == "signature"
     with pytest.raises(SignatureRejected, match="signature"):
-        Verifier("k").verify("POST", _PATH, timestamp, nonce, sig, b"{ }", now=_NOW)
+        await Verifier("k").verify("POST", _PATH, timestamp, nonce, sig, b"{ }", now=_NOW)
     with pytest.raises(SignatureRejected, match="signature"):
-        Verifier("k").verify("POST", "/other", timestamp, nonce, sig, b"{}", now=_NOW)
+        await Verifier("k").verify("POST", "/other", timestamp, nonce, sig, b"{}", now=_NOW)
 
 
-def test_nonce_cache_evicts_the_oldest_entry_beyond_its_bound() -> None:
-    verifier = Verifier("k", max_nonces=2)
-    for nonce in ("a", "b", "c"):
-        verifier.verify("POST", _PATH, *_signed_at(_NOW, nonce), b"{}", now=_NOW)
-    verifier.verify("POST", _PATH, *_signed_at(_NOW, "a"), b"{}", now=_NOW)  # evicted: accepted
-    assert _reason(verifier, *_signed_at(_NOW, "c")) == "replayed"
-
-
-def test_expired_nonces_are_purged_at_most_every_30_seconds() -> None:
-    tolerance = timedelta(minutes=2)
-    verifier = Verifier("k", tolerance=tolerance, max_nonces=10)
-    verifier.verify("POST", _PATH, *_signed_at(_NOW, "old"), b"{}", now=_NOW)
-    later = _NOW + tolerance + timedelta(seconds=10)
-    verifier.verify("POST", _PATH, *_signed_at(later, "new"), b"{}", now=later)
-    # "old" is past the tolerance and was purged; a fresh request may reuse its nonce now.
-    verifier.verify("POST", _PATH, *_signed_at(later, "old"), b"{}", now=later)
-    assert _reason(verifier, *_signed_at(later, "new"), now=later) == "replayed"
-
-
-def test_unrecorded_nonce_can_be_recorded_later() -> None:
+async def test_unrecorded_nonce_can_be_recorded_later() -> None:
     verifier = Verifier("k")
     values = _signed_at(_NOW)
-    verifier.verify("POST", _PATH, *values, b"{}", now=_NOW, record_nonce=False)
-    verifier.verify("POST", _PATH, *values, b"{}", now=_NOW, record_nonce=False)
-    verifier.record_nonce(values[1], values[0])
-    assert _reason(verifier, *values) == "replayed"
+    await verifier.verify("POST", _PATH, *values, b"{}", now=_NOW, record_nonce=False)
+    await verifier.verify("POST", _PATH, *values, b"{}", now=_NOW, record_nonce=False)
+    await verifier.record_nonce(values[1], values[0], now=_NOW)
+    assert await _reason(verifier, *values) == "replayed"
+
+
+async def test_nonces_are_kept_for_the_whole_tolerance_at_any_rate() -> None:
+    """No count bound: 20,000 requests within the window are all remembered."""
+    verifier = Verifier("k")
+    nonces = [f"n-{n}" for n in range(20_000)]
+    for nonce in nonces:
+        await verifier.verify("POST", _PATH, *_signed_at(_NOW, nonce), b"{}", now=_NOW)
+    almost = _NOW + timedelta(minutes=2)
+    assert await _reason(verifier, *_signed_at(_NOW, nonces[0]), now=almost) == "replayed"
+
+
+async def test_a_nonce_is_forgotten_once_its_request_would_be_stale() -> None:
+    tolerance = timedelta(minutes=2)
+    cache = MemoryNonceCache()
+    verifier = Verifier("k", tolerance=tolerance, nonces=cache)
+    signed = _signed_at(_NOW, "old")
+    await verifier.verify("POST", _PATH, *signed, b"{}", now=_NOW)
+    # Still inside the window: a replay, even just before the end.
+    assert await _reason(verifier, *signed, now=_NOW + tolerance) == "replayed"
+    # Past it, the request itself is stale; the entry goes at the next check.
+    assert await _reason(verifier, *signed, now=_NOW + tolerance * 2) == "stale"
+    later = _NOW + tolerance * 2
+    await verifier.verify("POST", _PATH, *_signed_at(later, "new"), b"{}", now=later)
+    assert len(cache) == 1

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tpf_config import ConfigError, TlsSettings, load_settings
 from tpf_rpc.tls import ClientCertificates, ServerCertificates, client_certificates_of
 from tpf_telemetry import configure_logging, configure_tracing
+from tpf_worker.nonces import NonceCache, RedisNonceCache
 from tpf_worker.protocol import Capability, Command, Result
 from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
 from tpf_worker.transports.grpc import GrpcWorkerServer
@@ -36,6 +37,8 @@ from tpf_worker.transports.sqs import SqsConfig, SqsWorkerServer
 __all__ = ["main", "parse_args"]
 
 logger = logging.getLogger(__name__)
+
+REDIS_URL_ENV = "TPF_REDIS_URL"
 
 _GRACE_S = 10.0
 _TRANSPORTS = ("grpc", "rest", "sqs")
@@ -102,15 +105,23 @@ class _Runtime(Protocol):
 
 
 async def _start(
-    args: argparse.Namespace, runtime: _Runtime, secret: str, tls: ServerCertificates | None
+    args: argparse.Namespace,
+    runtime: _Runtime,
+    secret: str,
+    tls: ServerCertificates | None,
+    nonces: NonceCache | None,
 ) -> _Served:
     capability = runtime.capability(args.transport)
     if args.transport == "grpc":
-        grpc_server = GrpcWorkerServer(runtime.execute, capability, shared_secret=secret, tls=tls)
+        grpc_server = GrpcWorkerServer(
+            runtime.execute, capability, shared_secret=secret, tls=tls, nonces=nonces
+        )
         port = await grpc_server.start(args.host, args.port)
         return _Served(grpc_server, f"{args.host}:{port}")
     if args.transport == "rest":
-        rest_server = RestWorkerServer(runtime.execute, capability, shared_secret=secret, tls=tls)
+        rest_server = RestWorkerServer(
+            runtime.execute, capability, shared_secret=secret, tls=tls, nonces=nonces
+        )
         port = await rest_server.start(args.host, args.port)
         scheme = "https" if tls is not None else "http"
         return _Served(rest_server, f"{scheme}://{args.host}:{port}")
@@ -127,6 +138,7 @@ async def _start(
         request_queue_url=args.request_queue_url,
         config=config,
         response_queue_url=args.response_queue_url,
+        nonces=nonces,
     )
     await sqs_server.start()
     return _Served(sqs_server, args.request_queue_url)
@@ -160,7 +172,11 @@ async def _serve(args: argparse.Namespace, tls: _Tls) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    served = await _start(args, runtime, secret, tls.server)
+    # With TPF_REDIS_URL, every replica of this worker shares its nonces: a request replayed to
+    # another replica is refused too.
+    redis_url = os.environ.get(REDIS_URL_ENV, "").strip()
+    nonces = RedisNonceCache.from_url(redis_url) if redis_url else None
+    served = await _start(args, runtime, secret, tls.server, nonces)
     registration: WorkerRegistration | None = None
     try:
         ready = {"event": "worker-ready", "transport": args.transport, "endpoint": served.endpoint}
@@ -188,6 +204,8 @@ async def _serve(args: argparse.Namespace, tls: _Tls) -> None:
         if registration is not None:
             await registration.stop()
         await served.server.stop(_GRACE_S)
+        if nonces is not None:
+            await nonces.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

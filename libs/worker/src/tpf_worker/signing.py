@@ -10,10 +10,11 @@ import hmac
 import re
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
+
+from tpf_worker.nonces import MemoryNonceCache, NonceCache
 
 __all__ = [
     "SignatureRejected",
@@ -26,7 +27,6 @@ __all__ = [
 ]
 
 _NANOS_PER_SECOND: Final = 1_000_000_000
-_PURGE_INTERVAL: Final = timedelta(seconds=30)
 
 # Instant.parse accepts ISO_INSTANT text: a UTC "Z" (either case) or a numeric offset, and up to
 # nine fraction digits.
@@ -135,9 +135,9 @@ class SignatureRejected(Exception):
 class Verifier:
     """Checks signed requests in TPF's order, and refuses a nonce seen within the tolerance.
 
-    The nonce cache is in memory and bounded (`max_nonces`, oldest evicted first). Entries are
-    kept by the request's timestamp: once that is older than `now - tolerance` the request would
-    be refused as stale anyway, so the entry can go; purging runs at most every 30 s.
+    Nonces go to `nonces` (default: this process's memory, bounded by time, not by a count; a
+    `RedisNonceCache` shares them between replicas). Each is kept until the request it came with
+    would be refused as stale anyway: its timestamp plus the tolerance.
     """
 
     def __init__(
@@ -145,15 +145,13 @@ class Verifier:
         secret: str,
         *,
         tolerance: timedelta = timedelta(minutes=2),
-        max_nonces: int = 10_000,
+        nonces: NonceCache | None = None,
     ) -> None:
         self._secret = secret
         self._tolerance = tolerance
-        self._max_nonces = max_nonces
-        self._nonces: OrderedDict[str, datetime] = OrderedDict()
-        self._last_purge: datetime | None = None
+        self._nonces: NonceCache = nonces if nonces is not None else MemoryNonceCache()
 
-    def verify(
+    async def verify(
         self,
         method: str,
         path: str,
@@ -184,28 +182,18 @@ class Verifier:
         expected = _signature(self._secret, method, path, timestamp, nonce, body)
         if not hmac.compare_digest(expected.encode("utf-8"), signature.encode("utf-8")):
             raise SignatureRejected("signature")
-        self._purge(current)
-        if nonce in self._nonces:
-            raise SignatureRejected("replayed")
         if record_nonce:
-            self._remember(nonce, signed_at)
+            if not await self._nonces.remember(nonce, signed_at + self._tolerance, current):
+                raise SignatureRejected("replayed")
+        elif await self._nonces.seen(nonce, current):
+            raise SignatureRejected("replayed")
 
-    def record_nonce(self, nonce: str, timestamp: str) -> None:
+    async def record_nonce(
+        self, nonce: str, timestamp: str, *, now: datetime | None = None
+    ) -> None:
         """Remember a nonce checked earlier with `record_nonce=False`."""
-        self._remember(nonce, parse_instant(timestamp))
-
-    def _remember(self, nonce: str, signed_at: datetime) -> None:
-        self._nonces[nonce] = signed_at
-        while len(self._nonces) > self._max_nonces:
-            self._nonces.popitem(last=False)
-
-    def _purge(self, now: datetime) -> None:
-        if self._last_purge is not None and now - self._last_purge < _PURGE_INTERVAL:
-            return
-        self._last_purge = now
-        cutoff = now - self._tolerance
-        for nonce in [nonce for nonce, signed_at in self._nonces.items() if signed_at < cutoff]:
-            del self._nonces[nonce]
+        until = parse_instant(timestamp) + self._tolerance
+        await self._nonces.remember(nonce, until, now or datetime.now(UTC))
 
 
 # `verify` has a parameter named `signature`; keep a second name for the module function.

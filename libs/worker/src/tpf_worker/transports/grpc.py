@@ -24,6 +24,7 @@ from tpf_rpc.channel import trace_propagating_interceptors
 from tpf_rpc.interceptors import TracingInterceptor
 from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
+from tpf_worker.nonces import NonceCache
 from tpf_worker.protocol import (
     ENVELOPE_ENCODING,
     PROTOCOL_VERSION,
@@ -67,7 +68,7 @@ class _Servicer(pb_grpc.TransitionWorkerServiceServicer):
         body: bytes,
     ) -> None:
         try:
-            self._verifier.verify(
+            await self._verifier.verify(
                 _METHOD, path, request.timestamp, request.nonce, request.signature, body
             )
         except SignatureRejected as rejected:
@@ -147,11 +148,12 @@ class GrpcWorkerServer:
         shared_secret: str,
         tolerance: timedelta = timedelta(minutes=2),
         tls: ServerCertificates | None = None,
+        nonces: NonceCache | None = None,
     ) -> None:
         if not shared_secret:
             raise ValueError("gRPC transition worker shared secret is unavailable")
         self._servicer = _Servicer(
-            handler, capability, Verifier(shared_secret, tolerance=tolerance)
+            handler, capability, Verifier(shared_secret, tolerance=tolerance, nonces=nonces)
         )
         self._tls = tls
         self._server: grpc.aio.Server | None = None

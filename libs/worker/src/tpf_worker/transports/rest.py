@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
+from tpf_worker.nonces import NonceCache
 from tpf_worker.protocol import (
     Capability,
     Command,
@@ -65,11 +66,12 @@ class RestWorkerServer:
         shared_secret: str,
         tolerance: timedelta = timedelta(minutes=2),
         tls: ServerCertificates | None = None,
+        nonces: NonceCache | None = None,
     ) -> None:
         self._handler = handler
         self._capability = capability
         self._secret = shared_secret
-        self._verifier = Verifier(shared_secret, tolerance=tolerance)
+        self._verifier = Verifier(shared_secret, tolerance=tolerance, nonces=nonces)
         self._tls = tls
         self._runner: web.AppRunner | None = None
         self._in_flight = 0
@@ -107,8 +109,10 @@ class RestWorkerServer:
             await self._runner.cleanup()
             self._runner = None
 
-    def _authenticate(self, request: web.Request, method: str, path: str, body: bytes) -> None:
-        self._verifier.verify(
+    async def _authenticate(
+        self, request: web.Request, method: str, path: str, body: bytes
+    ) -> None:
+        await self._verifier.verify(
             method,
             path,
             request.headers.get(TIMESTAMP_HEADER),
@@ -126,7 +130,7 @@ class RestWorkerServer:
             return web.Response(status=503, text=_SECRET_UNAVAILABLE)
         body = await request.read()
         try:
-            self._authenticate(request, "POST", EXECUTE_PATH, body)
+            await self._authenticate(request, "POST", EXECUTE_PATH, body)
         except SignatureRejected as rejected:
             logger.warning("REST worker request rejected: %s", rejected.reason)
             return web.Response(status=401)
@@ -154,7 +158,7 @@ class RestWorkerServer:
         if not self._secret:
             return web.Response(status=503, text=_SECRET_UNAVAILABLE)
         try:
-            self._authenticate(request, "GET", CAPABILITIES_PATH, await request.read())
+            await self._authenticate(request, "GET", CAPABILITIES_PATH, await request.read())
         except SignatureRejected as rejected:
             logger.warning("REST worker capabilities request rejected: %s", rejected.reason)
             return web.Response(status=401)

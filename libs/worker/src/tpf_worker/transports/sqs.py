@@ -21,6 +21,7 @@ from typing import Any, Final
 from aiobotocore.session import get_session
 
 from tpf_telemetry import context_of_sqs_message, sqs_attribute_names, sqs_message_attributes
+from tpf_worker.nonces import NonceCache
 from tpf_worker.protocol import (
     Capability,
     Command,
@@ -109,13 +110,14 @@ class SqsWorkerServer:
         request_timeout_s: float = _DEFAULT_TIMEOUT_S,
         visibility_timeout_s: int = 30,
         max_concurrency: int = 4,
+        nonces: NonceCache | None = None,
     ) -> None:
         if not shared_secret:
             raise ValueError("SQS transition worker shared secret is unavailable")
         self._handler = handler
         self._capability = capability
         self._secret = shared_secret
-        self._verifier = Verifier(shared_secret, tolerance=tolerance)
+        self._verifier = Verifier(shared_secret, tolerance=tolerance, nonces=nonces)
         self._request_queue_url = request_queue_url
         self._response_queue_url = response_queue_url
         self._request_timeout_s = request_timeout_s
@@ -204,7 +206,7 @@ class SqsWorkerServer:
             await self._drop(message, "unsupported protocol envelope")
             return
         try:
-            request.verify(self._verifier, record_nonce=False)
+            await request.verify(self._verifier, record_nonce=False)
         except SignatureRejected as rejected:
             await self._drop(message, f"unauthenticated ({rejected.reason})")
             return
@@ -225,7 +227,7 @@ class SqsWorkerServer:
         # TPF records the nonce only once the reply is out, so a request whose reply failed
         # can be delivered again.
         if request.nonce and request.timestamp:
-            self._verifier.record_nonce(request.nonce, request.timestamp)
+            await self._verifier.record_nonce(request.nonce, request.timestamp)
         await self._delete(message)
 
     async def _run(self, command: Command) -> Result:
@@ -342,7 +344,7 @@ class SqsReplyRouter:
         execution_id, future = waiting
         await self._delete(message)
         try:
-            outcome = self._result_of(reply, execution_id)
+            outcome = await self._result_of(reply, execution_id)
         except TransportFailure as failure:
             if not future.done():
                 future.set_exception(failure)
@@ -350,7 +352,7 @@ class SqsReplyRouter:
         if not future.done():
             future.set_result(outcome)
 
-    def _result_of(self, reply: SqsReply, execution_id: str) -> Result:
+    async def _result_of(self, reply: SqsReply, execution_id: str) -> Result:
         """The reply's result, or TPF's failure for a bad protocol, signature or envelope."""
         if not reply.is_supported():
             raise TransportFailure(
@@ -359,7 +361,7 @@ class SqsReplyRouter:
                 f"{execution_id}",
             )
         try:
-            reply.verify(self._verifier)
+            await reply.verify(self._verifier)
         except SignatureRejected as rejected:
             raise TransportFailure(
                 WORKER_FAILURE, _rejection_message(rejected.reason, execution_id)

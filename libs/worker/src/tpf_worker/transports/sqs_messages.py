@@ -70,9 +70,9 @@ class SqsRequest:
             self.protocol_version == PROTOCOL_VERSION and self.command_encoding == ENVELOPE_ENCODING
         )
 
-    def verify(self, verifier: Verifier, *, record_nonce: bool) -> None:
+    async def verify(self, verifier: Verifier, *, record_nonce: bool) -> None:
         """Raises `SignatureRejected` (see `Verifier.verify`)."""
-        verifier.verify(
+        await verifier.verify(
             SIGNATURE_METHOD,
             REQUEST_PATH,
             self.timestamp,
@@ -100,9 +100,9 @@ class SqsReply:
             self.protocol_version == PROTOCOL_VERSION and self.result_encoding == ENVELOPE_ENCODING
         )
 
-    def verify(self, verifier: Verifier) -> None:
+    async def verify(self, verifier: Verifier) -> None:
         """Raises `SignatureRejected` (see `Verifier.verify`)."""
-        verifier.verify(
+        await verifier.verify(
             SIGNATURE_METHOD,
             RESPONSE_PATH,
             self.timestamp,
