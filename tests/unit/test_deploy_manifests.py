@@ -239,20 +239,28 @@ def _check_ports_and_probes(manifests: Manifests) -> None:
         pod = _pod_spec(docs)
         variables = _tpf_variables(docs, manifests.config_maps)
         (container,) = pod["containers"]
-        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        # Every port the Deployment's documents declare (components add the health port).
+        ports = {
+            p["name"]: p["containerPort"] for c in _containers(docs) for p in c.get("ports", [])
+        }
         ready, live = container["readinessProbe"], container["livenessProbe"]
         if name in SETTINGS and name != "tpf-gateway":
             # gRPC services serve grpc.health.v1 on TPF_GRPC_PORT: a native grpc probe.
             port = int(variables["TPF_GRPC_PORT"])
             assert ports["grpc"] == port, name
-            # Under TLS (the mtls component) kubelet's plain-text gRPC probe cannot connect: a
-            # TCP probe of the same port instead.
-            kind = "tcpSocket" if "tcpSocket" in ready else "grpc"
+            # Under TLS (the mtls component) kubelet's plain-text gRPC probes use the
+            # plain-text health port instead.
+            probe_ports = {port, int(variables.get("TPF_HEALTH_PORT", port))}
             startup = [container["startupProbe"]] if "startupProbe" in container else []
-            probes = [ready, live, *startup]
-            assert all(probe[kind]["port"] == port for probe in probes), name
+            assert all(p["grpc"]["port"] in probe_ports for p in [ready, live, *startup]), name
+            assert probe_ports <= set(ports.values()), name
         elif name == "tpf-gateway":
             assert ports["http"] == int(variables["TPF_GATEWAY_PORT"])
+            probe_names = {"http"}
+            if "TPF_GATEWAY_HEALTH_PORT" in variables:
+                probe_names.add("health")
+                assert ports["health"] == int(variables["TPF_GATEWAY_HEALTH_PORT"])
+            assert {ready["httpGet"]["port"], live["httpGet"]["port"]} <= probe_names
             assert ready["httpGet"]["path"] == "/q/health/ready"
             assert live["httpGet"]["path"] == "/q/health/live"
         security = container["securityContext"]
@@ -473,13 +481,10 @@ def test_the_mtls_component_gives_every_service_its_certificate(tmp_path: Path) 
         if name != "tpf-gateway":  # REST clients and kubelet have no client certificate
             expected.add("TPF_TLS_CLIENT_CA_FILE")
         assert set(files) == expected, name
-        # kubelet's gRPC probes have no TLS: TCP probes on the gRPC port, HTTPS for the gateway.
-        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-            if name == "tpf-gateway":
-                assert container[probe]["httpGet"]["scheme"] == "HTTPS"
-            else:
-                assert container[probe] == {
-                    **container[probe],
-                    "tcpSocket": {"port": int(variables["TPF_GRPC_PORT"])},
-                }
-                assert "grpc" not in container[probe]
+        # kubelet's probes have no TLS: they use the plain-text health port.
+        probes = [container[p] for p in ("readinessProbe", "livenessProbe", "startupProbe")]
+        if name == "tpf-gateway":
+            assert all(p["httpGet"]["port"] == "health" for p in probes)
+        else:
+            health = int(variables["TPF_HEALTH_PORT"])
+            assert all(p["grpc"]["port"] == health for p in probes), name
