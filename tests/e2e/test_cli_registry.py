@@ -213,8 +213,20 @@ def test_worker_identity_is_filled_from_the_release(tpf: Tpf, tmp_path: Path) ->
     assert "state:            DRAINING\n" in tpf.ok("workers", "heartbeat", "grpc-worker")
 
     assert tpf.json("workers", "resolve", "--release", "v1").get("workers", []) == []
+    # The worker's process restarting (registering again) does not end the drain.
+    register_grpc = ("workers", "register", "--worker-id", "grpc-worker", "--release", "v1")
+    again = tpf.ok(*register_grpc, "--protocol", "grpc", "--endpoint", "127.0.0.1:50061")
+    assert "state:            DRAINING\n" in again
+    assert tpf.json("workers", "resolve", "--release", "v1").get("workers", []) == []
+
+    undrained = tpf.ok("workers", "undrain", "grpc-worker")
+    assert undrained.startswith("undrained worker grpc-worker\n")
+    assert "state:            HEALTHY\n" in undrained
+    resolved = tpf.json("workers", "resolve", "--release", "v1")["workers"]
+    assert [w["workerId"] for w in resolved] == ["grpc-worker"]
 
     assert tpf.ok("workers", "deregister", "grpc-worker").startswith("deregistered worker")
+    assert_fails(tpf("workers", "undrain", "grpc-worker"), "NOT_FOUND WORKER_NOT_FOUND: ")
     assert_fails(tpf("workers", "drain", "grpc-worker"), "NOT_FOUND WORKER_NOT_FOUND: ")
     listed = tpf.json("workers", "list")["workers"]
     assert [w["workerId"] for w in listed] == ["restaurant-local-worker"]

@@ -33,12 +33,12 @@ from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import interaction_service_pb2 as ipb
 from tpf.dispatcher.v1 import dispatcher_service_pb2 as dspb
 from tpf.dispatcher.v1 import dispatcher_service_pb2_grpc
-from tpf.registry.v1 import release_pb2
+from tpf.registry.v1 import release_pb2, worker_pb2
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf.registry.v1 import worker_service_pb2 as wspb
 from tpf_rpc.channel import client_channel
 from tpf_worker import Pipeline
-from tpf_worker.release import build_release
+from tpf_worker.release import build_release, identity_of
 
 pytestmark = pytest.mark.e2e
 
@@ -378,3 +378,60 @@ async def test_a_segment_release_runs_up_to_the_await_or_the_end_in_one_command(
             H.HISTORY_EVENT_CLAIMED,
             H.HISTORY_EVENT_AWAIT_REQUESTED,
         ]
+
+
+async def test_a_drained_worker_stays_drained_when_its_dispatcher_restarts(
+    hosted: Suite, start_service: Any
+) -> None:
+    """The dispatcher registers its own `local` record at every start; an operator's drain must
+    survive that, and end only with an undrain."""
+    env = dispatcher_env(
+        hosted, TPF_LOCAL_WORKER_TENANTS=hosted.tenant, TPF_LOCAL_WORKER_HEARTBEAT_S="0.5"
+    )
+    dispatcher = start_service("tpf_dispatcher", env)
+    chain = identity_of(pipelines.CHAIN)
+    tenant, pipeline_id = hosted.tenant, chain.pipeline_id
+    async with registry_client(hosted.registry.target) as client:
+
+        async def own_record() -> Any:
+            listed = await client.workers.ListWorkers(
+                wspb.ListWorkersRequest(tenant_id=tenant, pipeline_id=pipeline_id)
+            )
+            mine = [w for w in listed.workers if w.worker_id.startswith("local-")]
+            return mine[0] if mine else None
+
+        async def resolved() -> list[str]:
+            found = await client.workers.ResolveWorkers(
+                wspb.ResolveWorkersRequest(
+                    tenant_id=tenant, pipeline_id=pipeline_id, release_version=chain.release_version
+                )
+            )
+            return sorted(w.worker_id for w in found.workers)
+
+        registered = await wait_until(own_record, timeout_s=20, what="the dispatcher's record")
+        worker_id = registered.worker_id
+        drained = await client.workers.DrainWorker(
+            wspb.DrainWorkerRequest(tenant_id=tenant, pipeline_id=pipeline_id, worker_id=worker_id)
+        )
+        assert drained.worker.state == worker_pb2.WORKER_STATE_DRAINING
+
+        await asyncio.to_thread(dispatcher.kill)
+        await asyncio.to_thread(dispatcher.restart)
+
+        async def registered_again() -> Any:
+            record = await own_record()
+            later = record.registered_at_epoch_ms > registered.registered_at_epoch_ms
+            return record if later else None
+
+        again = await wait_until(registered_again, timeout_s=20, what="registered again")
+        assert again.state == worker_pb2.WORKER_STATE_DRAINING
+        assert again.draining_since_epoch_ms == drained.worker.draining_since_epoch_ms
+        assert worker_id not in await resolved()
+
+        undrained = await client.workers.UndrainWorker(
+            wspb.UndrainWorkerRequest(
+                tenant_id=tenant, pipeline_id=pipeline_id, worker_id=worker_id
+            )
+        )
+        assert undrained.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+        assert worker_id in await resolved()

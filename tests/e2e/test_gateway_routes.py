@@ -381,6 +381,16 @@ async def test_worker_routes_and_submit_without_a_healthy_worker(
     refused = await gateway.post(f"{CP_BASE}/executions", json_body=submit_body())
     assert refused.status == 503
     assert refused.text.startswith("No worker available for active release")
+    # Registering again (the worker restarting) keeps the drain; our /v1 undrain ends it.
+    again = await gateway.post(f"{PIPE}/workers/register", headers=ADM, json_body=registration)
+    assert again.status == 200 and again.json()["state"] == "DRAINING"
+    v1_workers = f"/v1/tenants/restaurant-demo/pipelines/{PIPELINE_ID}/workers"
+    undrained = await gateway.post(f"{v1_workers}/restaurant-local-worker:undrain", headers=ADM)
+    assert undrained.status == 200, undrained.text
+    worker = undrained.json()["worker"]
+    assert (worker["state"], worker["drainingSinceEpochMs"]) == ("HEALTHY", 0)
+    missing = await gateway.post(f"{v1_workers}/nobody:undrain", headers=ADM)
+    assert (missing.status, missing.headers[REASON_HEADER]) == (404, "WORKER_NOT_FOUND")
 
 
 async def test_submit_status_and_result_routes(gateway: Gateway) -> None:

@@ -127,6 +127,16 @@ async def test_tokens_roles_and_tenant_scopes_are_enforced(registry: Any, tmp_pa
             grpc.StatusCode.PERMISSION_DENIED,
             "ROLE_REQUIRED",
         )
+        # Nor end a drain: a worker cannot undo what the operator decided.
+        await expect_error(
+            worker.workers.UndrainWorker(
+                pb.UndrainWorkerRequest(
+                    tenant_id="tenant-a", pipeline_id=PIPELINE_ID, worker_id="w"
+                )
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "ROLE_REQUIRED",
+        )
         await expect_error(
             worker.workers.ListWorkers(
                 pb.ListWorkersRequest(tenant_id="tenant-b", pipeline_id=PIPELINE_ID)

@@ -32,6 +32,8 @@ import {
   type RegisterWorkerResponse,
   type ResolveWorkersRequestSchema,
   type ResolveWorkersResponse,
+  type UndrainWorkerRequestSchema,
+  type UndrainWorkerResponse,
 } from "./gen/tpf/registry/v1/worker_service_pb.js";
 import { createTransport, type CallOptions, type ClientOptions, type TpfTransport } from "./options.js";
 import { withRetries } from "./retry.js";
@@ -73,6 +75,7 @@ export class RegistryClient {
       register: (request, c) => call((o) => w.registerWorker(request, o), c),
       heartbeat: (request, c) => call((o) => w.heartbeatWorker(request, o), c),
       drain: (request, c) => call((o) => w.drainWorker(request, o), c),
+      undrain: (request, c) => call((o) => w.undrainWorker(request, o), c),
       deregister: (request, c) => call((o) => w.deregisterWorker(request, o), c),
       list: (request, c) => call((o) => w.listWorkers(request, o), c),
       resolve: (request, c) => call((o) => w.resolveWorkers(request, o), c),
@@ -98,6 +101,7 @@ export interface WorkerCalls {
   register(request: Init<typeof RegisterWorkerRequestSchema>, call?: CallOptions): Promise<RegisterWorkerResponse>;
   heartbeat(request: Init<typeof HeartbeatWorkerRequestSchema>, call?: CallOptions): Promise<HeartbeatWorkerResponse>;
   drain(request: Init<typeof DrainWorkerRequestSchema>, call?: CallOptions): Promise<DrainWorkerResponse>;
+  undrain(request: Init<typeof UndrainWorkerRequestSchema>, call?: CallOptions): Promise<UndrainWorkerResponse>;
   deregister(request: Init<typeof DeregisterWorkerRequestSchema>, call?: CallOptions): Promise<DeregisterWorkerResponse>;
   list(request: Init<typeof ListWorkersRequestSchema>, call?: CallOptions): Promise<ListWorkersResponse>;
   resolve(request: Init<typeof ResolveWorkersRequestSchema>, call?: CallOptions): Promise<ResolveWorkersResponse>;

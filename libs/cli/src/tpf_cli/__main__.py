@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tpf", description="Command line of the TPF coordinator suite."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"tpf {importlib.metadata.version('tpf-cli')}"
+    )
     areas = parser.add_subparsers(dest="area", metavar="COMMAND", required=True)
     common = _common_options()
     coordinator_common = _common_options(COORDINATOR)
@@ -361,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     _page_size(sub)
     for name, help_text, action in (
         ("heartbeat", "record a heartbeat of a worker", workers.heartbeat),
-        ("drain", "stop sending new work to a worker", workers.drain),
+        ("drain", "stop sending new work to a worker, until it is undrained", workers.drain),
+        ("undrain", "end a worker's drain: it receives work again", workers.undrain),
         ("deregister", "remove a worker", workers.deregister),
     ):
         sub = command(wrk_commands, name, help_text, _on_worker_id(action))

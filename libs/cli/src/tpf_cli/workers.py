@@ -116,6 +116,17 @@ async def drain(registry: Registry, worker_id: str) -> Report:
     return Report(response, f"draining worker {worker_id}\n{output.worker_details(worker)}")
 
 
+async def undrain(registry: Registry, worker_id: str) -> Report:
+    response = await registry.workers.UndrainWorker(
+        pb.UndrainWorkerRequest(
+            tenant_id=registry.tenant_id, pipeline_id=registry.pipeline_id, worker_id=worker_id
+        ),
+        timeout=registry.timeout_s,
+    )
+    worker = response.worker
+    return Report(response, f"undrained worker {worker_id}\n{output.worker_details(worker)}")
+
+
 async def deregister(registry: Registry, worker_id: str) -> Report:
     response = await registry.workers.DeregisterWorker(
         pb.DeregisterWorkerRequest(

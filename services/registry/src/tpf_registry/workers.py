@@ -1,4 +1,4 @@
-"""Worker use cases: identity-checked registration, heartbeats, drain, resolution."""
+"""Worker use cases: identity-checked registration, heartbeats, drain and undrain, resolution."""
 
 from __future__ import annotations
 
@@ -100,6 +100,20 @@ class WorkerRegistry:
         )
         if worker is None:
             raise _worker_not_found(worker_id)
+        return worker
+
+    async def undrain(
+        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str
+    ) -> Worker:
+        worker = await self._workers.undrain(
+            tenant_id, pipeline_id, worker_id, actor=actor, now_ms=self.now_ms()
+        )
+        if worker is None:
+            raise _worker_not_found(worker_id)
+        log.info(
+            "worker undrained",
+            extra={"tenant": tenant_id, "worker_id": worker_id, "actor": actor},
+        )
         return worker
 
     async def deregister(

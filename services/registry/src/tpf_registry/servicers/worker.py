@@ -82,6 +82,18 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         )
         return pb.DrainWorkerResponse(worker=self._view(worker))
 
+    async def UndrainWorker(
+        self, request: pb.UndrainWorkerRequest, context: Context
+    ) -> pb.UndrainWorkerResponse:
+        principal, tenant = authorize(request.tenant_id, ADMIN_ROLES)
+        worker = await self._registry.undrain(
+            tenant,
+            required(request.pipeline_id, "pipelineId"),
+            required(request.worker_id, "workerId"),
+            actor=principal.subject,
+        )
+        return pb.UndrainWorkerResponse(worker=self._view(worker))
+
     async def DeregisterWorker(
         self, request: pb.DeregisterWorkerRequest, context: Context
     ) -> pb.DeregisterWorkerResponse:

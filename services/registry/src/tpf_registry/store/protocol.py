@@ -65,7 +65,8 @@ class WorkerStore(Protocol):
     """Worker records; their state is derived from the stored times, never stored."""
 
     async def upsert(self, registration: WorkerRegistration, *, actor: str, now_ms: int) -> Worker:
-        """Create or replace the worker record (fresh heartbeat, not draining)."""
+        """Create or replace the worker record (fresh heartbeat); a draining record stays
+        draining."""
 
     async def heartbeat(
         self, tenant_id: str, pipeline_id: str, worker_id: str, *, now_ms: int, revived: bool
@@ -79,6 +80,11 @@ class WorkerStore(Protocol):
         self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int
     ) -> Worker | None:
         """Mark the worker draining (idempotent); None if unknown."""
+
+    async def undrain(
+        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int
+    ) -> Worker | None:
+        """End the worker's drain (idempotent); None if unknown."""
 
     async def delete(
         self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int

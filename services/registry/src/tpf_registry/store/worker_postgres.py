@@ -24,6 +24,8 @@ INSERT INTO workers (
 VALUES (%(tenant_id)s, %(pipeline_id)s, %(worker_id)s, %(contract_version)s,
         %(release_version)s, %(protocol)s, %(endpoint)s, %(artifact_id)s, %(artifact_digest)s,
         %(now_ms)s, %(now_ms)s, 0, 0)
+-- draining_since_ms is left as it is: a drain outlives the worker's process registering again
+-- (a restart); only an operator's undrain ends it.
 ON CONFLICT (tenant_id, pipeline_id, worker_id) DO UPDATE SET
     contract_version = EXCLUDED.contract_version,
     release_version = EXCLUDED.release_version,
@@ -33,7 +35,6 @@ ON CONFLICT (tenant_id, pipeline_id, worker_id) DO UPDATE SET
     artifact_digest = EXCLUDED.artifact_digest,
     registered_at_ms = EXCLUDED.registered_at_ms,
     last_heartbeat_at_ms = EXCLUDED.last_heartbeat_at_ms,
-    draining_since_ms = 0,
     version = workers.version + 1
 RETURNING *
 """
@@ -47,6 +48,11 @@ GET_WORKER = "SELECT * FROM workers WHERE tenant_id = %s AND pipeline_id = %s AN
 DRAIN_WORKER = """
 UPDATE workers SET draining_since_ms = %s, version = version + 1
 WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s AND draining_since_ms = 0
+RETURNING *
+"""
+UNDRAIN_WORKER = """
+UPDATE workers SET draining_since_ms = 0, version = version + 1
+WHERE tenant_id = %s AND pipeline_id = %s AND worker_id = %s AND draining_since_ms > 0
 RETURNING *
 """
 DELETE_WORKER = """
@@ -201,6 +207,7 @@ class PostgresWorkerStore:
                     "releaseVersion": worker.release_version,
                     "protocol": worker.protocol.value,
                     "endpoint": worker.endpoint,
+                    "drainingSinceEpochMs": worker.draining_since_epoch_ms,
                 },
             )
             return worker
@@ -248,6 +255,35 @@ class PostgresWorkerStore:
             worker = _worker_from_row(row)
             await _worker_event(
                 conn, worker.version, "WORKER_DRAINING", worker, actor=actor, now_ms=now_ms
+            )
+            return worker
+
+    async def undrain(
+        self, tenant_id: str, pipeline_id: str, worker_id: str, *, actor: str, now_ms: int
+    ) -> Worker | None:
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(UNDRAIN_WORKER, (tenant_id, pipeline_id, worker_id))
+            row = await cur.fetchone()
+            if row is None:
+                # Unknown, or not draining: nothing changes (idempotent).
+                await cur.execute(GET_WORKER, (tenant_id, pipeline_id, worker_id))
+                existing = await cur.fetchone()
+                return _worker_from_row(existing) if existing else None
+            worker = _worker_from_row(row)
+            # The events table has no WORKER_UNDRAINED (its CHECK lists the events, and a new
+            # one needs a migration): the worker is back, and the detail says why.
+            await _worker_event(
+                conn,
+                worker.version,
+                "WORKER_REVIVED",
+                worker,
+                actor=actor,
+                now_ms=now_ms,
+                detail={"undrained": True},
             )
             return worker
 

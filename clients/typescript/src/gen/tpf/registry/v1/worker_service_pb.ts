@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tpf/registry/v1/worker_service.proto.
  */
 export const file_tpf_registry_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR0cGYvcmVnaXN0cnkvdjEvd29ya2VyX3NlcnZpY2UucHJvdG8SD3RwZi5yZWdpc3RyeS52MSL7AQoVUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIZCgtwaXBlbGluZV9pZBgCIAEoCUIE4kEBAhIXCgl3b3JrZXJfaWQYAyABKAlCBOJBAQISHgoQY29udHJhY3RfdmVyc2lvbhgEIAEoCUIE4kEBAhIdCg9yZWxlYXNlX3ZlcnNpb24YBSABKAlCBOJBAQISFgoIcHJvdG9jb2wYBiABKAlCBOJBAQISEAoIZW5kcG9pbnQYByABKAkSEwoLYXJ0aWZhY3RfaWQYCCABKAkSFwoPYXJ0aWZhY3RfZGlnZXN0GAkgASgJIkEKFlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciJlChZIZWFydGJlYXRXb3JrZXJSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIZCgtwaXBlbGluZV9pZBgCIAEoCUIE4kEBAhIXCgl3b3JrZXJfaWQYAyABKAlCBOJBAQIiQgoXSGVhcnRiZWF0V29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciJhChJEcmFpbldvcmtlclJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEhcKCXdvcmtlcl9pZBgDIAEoCUIE4kEBAiI+ChNEcmFpbldvcmtlclJlc3BvbnNlEicKBndvcmtlchgBIAEoCzIXLnRwZi5yZWdpc3RyeS52MS5Xb3JrZXIiZgoXRGVyZWdpc3RlcldvcmtlclJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEhcKCXdvcmtlcl9pZBgDIAEoCUIE4kEBAiJDChhEZXJlZ2lzdGVyV29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciKiAQoSTGlzdFdvcmtlcnNSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIZCgtwaXBlbGluZV9pZBgCIAEoCUIE4kEBAhIYChBjb250cmFjdF92ZXJzaW9uGAMgASgJEhcKD3JlbGVhc2VfdmVyc2lvbhgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJYChNMaXN0V29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy50cGYucmVnaXN0cnkudjEuV29ya2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ8ChVSZXNvbHZlV29ya2Vyc1JlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEh0KD3JlbGVhc2VfdmVyc2lvbhgDIAEoCUIE4kEBAhIQCghwcm90b2NvbBgEIAEoCSJCChZSZXNvbHZlV29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy50cGYucmVnaXN0cnkudjEuV29ya2VyImQKDkhvc3RlZFBpcGVsaW5lEhkKC3BpcGVsaW5lX2lkGAEgASgJQgTiQQECEh4KEGNvbnRyYWN0X3ZlcnNpb24YAiABKAlCBOJBAQISFwoPYXJ0aWZhY3RfZGlnZXN0GAMgASgJIrsBChhTZXJ2ZUxvY2FsV29ya2Vyc1JlcXVlc3QSFQoHaG9zdF9pZBgBIAEoCUIE4kEBAhIyCglwaXBlbGluZXMYAiADKAsyHy50cGYucmVnaXN0cnkudjEuSG9zdGVkUGlwZWxpbmUSEgoKdGVuYW50X2lkcxgDIAMoCRIYChByZWxlYXNlX3ZlcnNpb25zGAQgAygJEhQKBnR0bF9tcxgFIAEoA0IE4kEBAhIQCgh3aXRoZHJhdxgGIAEoCCJFChlTZXJ2ZUxvY2FsV29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy50cGYucmVnaXN0cnkudjEuV29ya2VyMqQMCg1Xb3JrZXJTZXJ2aWNlEoYCCg5SZWdpc3RlcldvcmtlchImLnRwZi5yZWdpc3RyeS52MS5SZWdpc3RlcldvcmtlclJlcXVlc3QaJy50cGYucmVnaXN0cnkudjEuUmVnaXN0ZXJXb3JrZXJSZXNwb25zZSKiAYLT5JMCmwE6ASpaRToBKiJAL3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2VyczpyZWdpc3RlcmIGd29ya2VyIkcvdHBmL2FkbWluL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vycy9yZWdpc3RlchKjAgoPSGVhcnRiZWF0V29ya2VyEicudHBmLnJlZ2lzdHJ5LnYxLkhlYXJ0YmVhdFdvcmtlclJlcXVlc3QaKC50cGYucmVnaXN0cnkudjEuSGVhcnRiZWF0V29ya2VyUmVzcG9uc2UivAGC0+STArUBOgEqWlI6ASoiTS92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMve3dvcmtlcl9pZH06aGVhcnRiZWF0YgZ3b3JrZXIiVC90cGYvYWRtaW4vdGVuYW50cy97dGVuYW50X2lkfS9waXBlbGluZXMve3BpcGVsaW5lX2lkfS93b3JrZXJzL3t3b3JrZXJfaWR9L2hlYXJ0YmVhdBKPAgoLRHJhaW5Xb3JrZXISIy50cGYucmVnaXN0cnkudjEuRHJhaW5Xb3JrZXJSZXF1ZXN0GiQudHBmLnJlZ2lzdHJ5LnYxLkRyYWluV29ya2VyUmVzcG9uc2UitAGC0+STAq0BOgEqWk46ASoiSS92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMve3dvcmtlcl9pZH06ZHJhaW5iBndvcmtlciJQL3RwZi9hZG1pbi90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMve3dvcmtlcl9pZH0vZHJhaW4StAEKEERlcmVnaXN0ZXJXb3JrZXISKC50cGYucmVnaXN0cnkudjEuRGVyZWdpc3RlcldvcmtlclJlcXVlc3QaKS50cGYucmVnaXN0cnkudjEuRGVyZWdpc3RlcldvcmtlclJlc3BvbnNlIkuC0+STAkUqQy92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMve3dvcmtlcl9pZH0S5gEKC0xpc3RXb3JrZXJzEiMudHBmLnJlZ2lzdHJ5LnYxLkxpc3RXb3JrZXJzUmVxdWVzdBokLnRwZi5yZWdpc3RyeS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIosBgtPkkwKEAVo5EjcvdjEvdGVuYW50cy97dGVuYW50X2lkfS9waXBlbGluZXMve3BpcGVsaW5lX2lkfS93b3JrZXJzYgd3b3JrZXJzEj4vdHBmL2FkbWluL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2VycxLFAQoOUmVzb2x2ZVdvcmtlcnMSJi50cGYucmVnaXN0cnkudjEuUmVzb2x2ZVdvcmtlcnNSZXF1ZXN0GicudHBmLnJlZ2lzdHJ5LnYxLlJlc29sdmVXb3JrZXJzUmVzcG9uc2UiYoLT5JMCXBJaL3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vcmVsZWFzZXMve3JlbGVhc2VfdmVyc2lvbn0vd29ya2VyczpyZXNvbHZlEmoKEVNlcnZlTG9jYWxXb3JrZXJzEikudHBmLnJlZ2lzdHJ5LnYxLlNlcnZlTG9jYWxXb3JrZXJzUmVxdWVzdBoqLnRwZi5yZWdpc3RyeS52MS5TZXJ2ZUxvY2FsV29ya2Vyc1Jlc3BvbnNlQnkKJW9yZy5waXBlbGluZWZyYW1ld29yay50cGYucmVnaXN0cnkudjFQAVpOZ2l0aHViLmNvbS9waXBlbGluZWZyYW1ld29yay90cGYtY29vcmRpbmF0b3IvZ2VuL2dvL3RwZi9yZWdpc3RyeS92MTtyZWdpc3RyeXYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_tpf_registry_v1_worker]);
+  fileDesc("CiR0cGYvcmVnaXN0cnkvdjEvd29ya2VyX3NlcnZpY2UucHJvdG8SD3RwZi5yZWdpc3RyeS52MSL7AQoVUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIZCgtwaXBlbGluZV9pZBgCIAEoCUIE4kEBAhIXCgl3b3JrZXJfaWQYAyABKAlCBOJBAQISHgoQY29udHJhY3RfdmVyc2lvbhgEIAEoCUIE4kEBAhIdCg9yZWxlYXNlX3ZlcnNpb24YBSABKAlCBOJBAQISFgoIcHJvdG9jb2wYBiABKAlCBOJBAQISEAoIZW5kcG9pbnQYByABKAkSEwoLYXJ0aWZhY3RfaWQYCCABKAkSFwoPYXJ0aWZhY3RfZGlnZXN0GAkgASgJIkEKFlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciJlChZIZWFydGJlYXRXb3JrZXJSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIZCgtwaXBlbGluZV9pZBgCIAEoCUIE4kEBAhIXCgl3b3JrZXJfaWQYAyABKAlCBOJBAQIiQgoXSGVhcnRiZWF0V29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciJhChJEcmFpbldvcmtlclJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEhcKCXdvcmtlcl9pZBgDIAEoCUIE4kEBAiI+ChNEcmFpbldvcmtlclJlc3BvbnNlEicKBndvcmtlchgBIAEoCzIXLnRwZi5yZWdpc3RyeS52MS5Xb3JrZXIiYwoUVW5kcmFpbldvcmtlclJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEhcKCXdvcmtlcl9pZBgDIAEoCUIE4kEBAiJAChVVbmRyYWluV29ya2VyUmVzcG9uc2USJwoGd29ya2VyGAEgASgLMhcudHBmLnJlZ2lzdHJ5LnYxLldvcmtlciJmChdEZXJlZ2lzdGVyV29ya2VyUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGQoLcGlwZWxpbmVfaWQYAiABKAlCBOJBAQISFwoJd29ya2VyX2lkGAMgASgJQgTiQQECIkMKGERlcmVnaXN0ZXJXb3JrZXJSZXNwb25zZRInCgZ3b3JrZXIYASABKAsyFy50cGYucmVnaXN0cnkudjEuV29ya2VyIqIBChJMaXN0V29ya2Vyc1JlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhkKC3BpcGVsaW5lX2lkGAIgASgJQgTiQQECEhgKEGNvbnRyYWN0X3ZlcnNpb24YAyABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIlgKE0xpc3RXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRwZi5yZWdpc3RyeS52MS5Xb3JrZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInwKFVJlc29sdmVXb3JrZXJzUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGQoLcGlwZWxpbmVfaWQYAiABKAlCBOJBAQISHQoPcmVsZWFzZV92ZXJzaW9uGAMgASgJQgTiQQECEhAKCHByb3RvY29sGAQgASgJIkIKFlJlc29sdmVXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRwZi5yZWdpc3RyeS52MS5Xb3JrZXIiZAoOSG9zdGVkUGlwZWxpbmUSGQoLcGlwZWxpbmVfaWQYASABKAlCBOJBAQISHgoQY29udHJhY3RfdmVyc2lvbhgCIAEoCUIE4kEBAhIXCg9hcnRpZmFjdF9kaWdlc3QYAyABKAkiuwEKGFNlcnZlTG9jYWxXb3JrZXJzUmVxdWVzdBIVCgdob3N0X2lkGAEgASgJQgTiQQECEjIKCXBpcGVsaW5lcxgCIAMoCzIfLnRwZi5yZWdpc3RyeS52MS5Ib3N0ZWRQaXBlbGluZRISCgp0ZW5hbnRfaWRzGAMgAygJEhgKEHJlbGVhc2VfdmVyc2lvbnMYBCADKAkSFAoGdHRsX21zGAUgASgDQgTiQQECEhAKCHdpdGhkcmF3GAYgASgIIkUKGVNlcnZlTG9jYWxXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRwZi5yZWdpc3RyeS52MS5Xb3JrZXIy3Q0KDVdvcmtlclNlcnZpY2UShgIKDlJlZ2lzdGVyV29ya2VyEiYudHBmLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyV29ya2VyUmVxdWVzdBonLnRwZi5yZWdpc3RyeS52MS5SZWdpc3RlcldvcmtlclJlc3BvbnNlIqIBgtPkkwKbAToBKlpFOgEqIkAvdjEvdGVuYW50cy97dGVuYW50X2lkfS9waXBlbGluZXMve3BpcGVsaW5lX2lkfS93b3JrZXJzOnJlZ2lzdGVyYgZ3b3JrZXIiRy90cGYvYWRtaW4vdGVuYW50cy97dGVuYW50X2lkfS9waXBlbGluZXMve3BpcGVsaW5lX2lkfS93b3JrZXJzL3JlZ2lzdGVyEqMCCg9IZWFydGJlYXRXb3JrZXISJy50cGYucmVnaXN0cnkudjEuSGVhcnRiZWF0V29ya2VyUmVxdWVzdBooLnRwZi5yZWdpc3RyeS52MS5IZWFydGJlYXRXb3JrZXJSZXNwb25zZSK8AYLT5JMCtQE6ASpaUjoBKiJNL3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vycy97d29ya2VyX2lkfTpoZWFydGJlYXRiBndvcmtlciJUL3RwZi9hZG1pbi90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMve3dvcmtlcl9pZH0vaGVhcnRiZWF0Eo8CCgtEcmFpbldvcmtlchIjLnRwZi5yZWdpc3RyeS52MS5EcmFpbldvcmtlclJlcXVlc3QaJC50cGYucmVnaXN0cnkudjEuRHJhaW5Xb3JrZXJSZXNwb25zZSK0AYLT5JMCrQE6ASpaTjoBKiJJL3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vycy97d29ya2VyX2lkfTpkcmFpbmIGd29ya2VyIlAvdHBmL2FkbWluL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vycy97d29ya2VyX2lkfS9kcmFpbhK2AQoNVW5kcmFpbldvcmtlchIlLnRwZi5yZWdpc3RyeS52MS5VbmRyYWluV29ya2VyUmVxdWVzdBomLnRwZi5yZWdpc3RyeS52MS5VbmRyYWluV29ya2VyUmVzcG9uc2UiVoLT5JMCUDoBKiJLL3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vycy97d29ya2VyX2lkfTp1bmRyYWluErQBChBEZXJlZ2lzdGVyV29ya2VyEigudHBmLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJXb3JrZXJSZXF1ZXN0GikudHBmLnJlZ2lzdHJ5LnYxLkRlcmVnaXN0ZXJXb3JrZXJSZXNwb25zZSJLgtPkkwJFKkMvdjEvdGVuYW50cy97dGVuYW50X2lkfS9waXBlbGluZXMve3BpcGVsaW5lX2lkfS93b3JrZXJzL3t3b3JrZXJfaWR9EuYBCgtMaXN0V29ya2VycxIjLnRwZi5yZWdpc3RyeS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaJC50cGYucmVnaXN0cnkudjEuTGlzdFdvcmtlcnNSZXNwb25zZSKLAYLT5JMChAFaORI3L3YxL3RlbmFudHMve3RlbmFudF9pZH0vcGlwZWxpbmVzL3twaXBlbGluZV9pZH0vd29ya2Vyc2IHd29ya2VycxI+L3RwZi9hZG1pbi90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3dvcmtlcnMSxQEKDlJlc29sdmVXb3JrZXJzEiYudHBmLnJlZ2lzdHJ5LnYxLlJlc29sdmVXb3JrZXJzUmVxdWVzdBonLnRwZi5yZWdpc3RyeS52MS5SZXNvbHZlV29ya2Vyc1Jlc3BvbnNlImKC0+STAlwSWi92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L3BpcGVsaW5lcy97cGlwZWxpbmVfaWR9L3JlbGVhc2VzL3tyZWxlYXNlX3ZlcnNpb259L3dvcmtlcnM6cmVzb2x2ZRJqChFTZXJ2ZUxvY2FsV29ya2VycxIpLnRwZi5yZWdpc3RyeS52MS5TZXJ2ZUxvY2FsV29ya2Vyc1JlcXVlc3QaKi50cGYucmVnaXN0cnkudjEuU2VydmVMb2NhbFdvcmtlcnNSZXNwb25zZUJ5CiVvcmcucGlwZWxpbmVmcmFtZXdvcmsudHBmLnJlZ2lzdHJ5LnYxUAFaTmdpdGh1Yi5jb20vcGlwZWxpbmVmcmFtZXdvcmsvdHBmLWNvb3JkaW5hdG9yL2dlbi9nby90cGYvcmVnaXN0cnkvdjE7cmVnaXN0cnl2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_tpf_registry_v1_worker]);
 
 /**
  * Request of RegisterWorker, TPF's `HostedWorkerRegisterRequest`. String values are trimmed;
@@ -231,6 +231,62 @@ export const DrainWorkerResponseSchema: GenMessage<DrainWorkerResponse> = /*@__P
   messageDesc(file_tpf_registry_v1_worker_service, 5);
 
 /**
+ * Request of UndrainWorker.
+ *
+ * @generated from message tpf.registry.v1.UndrainWorkerRequest
+ */
+export type UndrainWorkerRequest = Message<"tpf.registry.v1.UndrainWorkerRequest"> & {
+  /**
+   * Tenant of the worker. Required.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Pipeline of the worker. Required.
+   *
+   * @generated from field: string pipeline_id = 2;
+   */
+  pipelineId: string;
+
+  /**
+   * Worker id. Required.
+   *
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+};
+
+/**
+ * Describes the message tpf.registry.v1.UndrainWorkerRequest.
+ * Use `create(UndrainWorkerRequestSchema)` to create a new message.
+ */
+export const UndrainWorkerRequestSchema: GenMessage<UndrainWorkerRequest> = /*@__PURE__*/
+  messageDesc(file_tpf_registry_v1_worker_service, 6);
+
+/**
+ * Response of UndrainWorker.
+ *
+ * @generated from message tpf.registry.v1.UndrainWorkerResponse
+ */
+export type UndrainWorkerResponse = Message<"tpf.registry.v1.UndrainWorkerResponse"> & {
+  /**
+   * The worker, no longer draining (`draining_since_epoch_ms` 0).
+   *
+   * @generated from field: tpf.registry.v1.Worker worker = 1;
+   */
+  worker?: Worker | undefined;
+};
+
+/**
+ * Describes the message tpf.registry.v1.UndrainWorkerResponse.
+ * Use `create(UndrainWorkerResponseSchema)` to create a new message.
+ */
+export const UndrainWorkerResponseSchema: GenMessage<UndrainWorkerResponse> = /*@__PURE__*/
+  messageDesc(file_tpf_registry_v1_worker_service, 7);
+
+/**
  * Request of DeregisterWorker.
  *
  * @generated from message tpf.registry.v1.DeregisterWorkerRequest
@@ -263,7 +319,7 @@ export type DeregisterWorkerRequest = Message<"tpf.registry.v1.DeregisterWorkerR
  * Use `create(DeregisterWorkerRequestSchema)` to create a new message.
  */
 export const DeregisterWorkerRequestSchema: GenMessage<DeregisterWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 6);
+  messageDesc(file_tpf_registry_v1_worker_service, 8);
 
 /**
  * Response of DeregisterWorker.
@@ -284,7 +340,7 @@ export type DeregisterWorkerResponse = Message<"tpf.registry.v1.DeregisterWorker
  * Use `create(DeregisterWorkerResponseSchema)` to create a new message.
  */
 export const DeregisterWorkerResponseSchema: GenMessage<DeregisterWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 7);
+  messageDesc(file_tpf_registry_v1_worker_service, 9);
 
 /**
  * Request of ListWorkers.
@@ -340,7 +396,7 @@ export type ListWorkersRequest = Message<"tpf.registry.v1.ListWorkersRequest"> &
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 8);
+  messageDesc(file_tpf_registry_v1_worker_service, 10);
 
 /**
  * Response of ListWorkers.
@@ -368,7 +424,7 @@ export type ListWorkersResponse = Message<"tpf.registry.v1.ListWorkersResponse">
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 9);
+  messageDesc(file_tpf_registry_v1_worker_service, 11);
 
 /**
  * Request of ResolveWorkers.
@@ -410,7 +466,7 @@ export type ResolveWorkersRequest = Message<"tpf.registry.v1.ResolveWorkersReque
  * Use `create(ResolveWorkersRequestSchema)` to create a new message.
  */
 export const ResolveWorkersRequestSchema: GenMessage<ResolveWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 10);
+  messageDesc(file_tpf_registry_v1_worker_service, 12);
 
 /**
  * Response of ResolveWorkers.
@@ -431,7 +487,7 @@ export type ResolveWorkersResponse = Message<"tpf.registry.v1.ResolveWorkersResp
  * Use `create(ResolveWorkersResponseSchema)` to create a new message.
  */
 export const ResolveWorkersResponseSchema: GenMessage<ResolveWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 11);
+  messageDesc(file_tpf_registry_v1_worker_service, 13);
 
 /**
  * One pipeline a dispatcher hosts in-process.
@@ -466,7 +522,7 @@ export type HostedPipeline = Message<"tpf.registry.v1.HostedPipeline"> & {
  * Use `create(HostedPipelineSchema)` to create a new message.
  */
 export const HostedPipelineSchema: GenMessage<HostedPipeline> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 12);
+  messageDesc(file_tpf_registry_v1_worker_service, 14);
 
 /**
  * Request of ServeLocalWorkers.
@@ -523,7 +579,7 @@ export type ServeLocalWorkersRequest = Message<"tpf.registry.v1.ServeLocalWorker
  * Use `create(ServeLocalWorkersRequestSchema)` to create a new message.
  */
 export const ServeLocalWorkersRequestSchema: GenMessage<ServeLocalWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 13);
+  messageDesc(file_tpf_registry_v1_worker_service, 15);
 
 /**
  * Response of ServeLocalWorkers.
@@ -545,12 +601,12 @@ export type ServeLocalWorkersResponse = Message<"tpf.registry.v1.ServeLocalWorke
  * Use `create(ServeLocalWorkersResponseSchema)` to create a new message.
  */
 export const ServeLocalWorkersResponseSchema: GenMessage<ServeLocalWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_registry_v1_worker_service, 14);
+  messageDesc(file_tpf_registry_v1_worker_service, 16);
 
 /**
  * Registers workers and tracks their lifecycle (docs/tpf-compatibility.md §5.2). Registration,
- * heartbeats and deregistration need the `worker` or `admin` role; drain needs `admin`; reads need
- * any role. Every call is scoped to the tenant in the request.
+ * heartbeats and deregistration need the `worker` or `admin` role; drain and undrain need `admin`;
+ * reads need any role. Every call is scoped to the tenant in the request.
  *
  * @generated from service tpf.registry.v1.WorkerService
  */
@@ -559,7 +615,9 @@ export const WorkerService: GenService<{
    * Registers (or replaces, by worker id) a worker. Its contract version, release version,
    * artifact id and digest must match a release registered for the tenant and pipeline, else
    * FAILED_PRECONDITION WORKER_IDENTITY_MISMATCH (or NOT_FOUND RELEASE_NOT_FOUND). Fails with
-   * INVALID_ARGUMENT FIELD_REQUIRED or WORKER_PROTOCOL_UNSUPPORTED. The worker starts HEALTHY.
+   * INVALID_ARGUMENT FIELD_REQUIRED or WORKER_PROTOCOL_UNSUPPORTED. A new worker starts HEALTHY;
+   * registering a DRAINING worker again keeps it DRAINING (its original `draining_since_epoch_ms`),
+   * so a restarted process does not undo an operator's drain: only UndrainWorker does.
    *
    * @generated from rpc tpf.registry.v1.WorkerService.RegisterWorker
    */
@@ -580,8 +638,9 @@ export const WorkerService: GenService<{
     output: typeof HeartbeatWorkerResponseSchema;
   },
   /**
-   * Marks a worker DRAINING: it receives no new work. Draining a draining worker keeps its
-   * original `draining_since_epoch_ms`. Fails with NOT_FOUND WORKER_NOT_FOUND.
+   * Marks a worker DRAINING: it receives no new work until UndrainWorker, whatever its process
+   * does meanwhile (heartbeats and registering again keep it DRAINING). Draining a draining worker
+   * keeps its original `draining_since_epoch_ms`. Fails with NOT_FOUND WORKER_NOT_FOUND.
    *
    * @generated from rpc tpf.registry.v1.WorkerService.DrainWorker
    */
@@ -589,6 +648,20 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof DrainWorkerRequestSchema;
     output: typeof DrainWorkerResponseSchema;
+  },
+  /**
+   * Ends a drain: the worker receives work again, HEALTHY while it heartbeats (STALE or
+   * UNAVAILABLE otherwise, as for any worker). Undraining a worker that is not draining changes
+   * nothing. Not in TPF (its drain ends only with a new registration), so it has no `/tpf/admin`
+   * route; the gateway serves it under `/v1` with the admin token. Fails with NOT_FOUND
+   * WORKER_NOT_FOUND.
+   *
+   * @generated from rpc tpf.registry.v1.WorkerService.UndrainWorker
+   */
+  undrainWorker: {
+    methodKind: "unary";
+    input: typeof UndrainWorkerRequestSchema;
+    output: typeof UndrainWorkerResponseSchema;
   },
   /**
    * Removes a worker record. Fails with NOT_FOUND WORKER_NOT_FOUND.
