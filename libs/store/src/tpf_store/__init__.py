@@ -15,9 +15,7 @@ from tpf_store.migrate import (
 )
 from tpf_store.pool import Pool, connection_retrying, open_pool, wait_for_database
 from tpf_store.service_command import (
-    ServiceCommand,
     migrate_service_database,
-    parse_service_command,
 )
 from tpf_store.service_database import ServiceDatabase, open_service_database
 
@@ -32,7 +30,6 @@ __all__ = [
     "MigrationLockTimeout",
     "MigrationsPending",
     "Pool",
-    "ServiceCommand",
     "ServiceDatabase",
     "connection_retrying",
     "embedded_default_database",
@@ -41,7 +38,6 @@ __all__ = [
     "migrate_service_database",
     "open_pool",
     "open_service_database",
-    "parse_service_command",
     "pending_migrations",
     "wait_for_database",
 ]

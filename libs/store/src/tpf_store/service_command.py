@@ -8,35 +8,13 @@ so a slow migration delays one rollout instead of racing the probes of every rep
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from tpf_store.migrate import MigrationError
 from tpf_store.service_database import open_service_database
 
-ServiceCommand = Literal["serve", "migrate"]
-
 _LOG = logging.getLogger(__name__)
-
-
-def parse_service_command(prog: str, argv: Sequence[str]) -> ServiceCommand:
-    """The command named on the command line; `--help` prints usage and exits."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Configured by TPF_* variables (docs/operations.md).",
-    )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=["serve", "migrate"],
-        help="serve (default): run the gRPC server; migrate: apply pending migrations and exit",
-    )
-    command: ServiceCommand = parser.parse_args(list(argv)).command
-    return command
 
 
 async def migrate_service_database(

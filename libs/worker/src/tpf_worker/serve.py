@@ -25,6 +25,7 @@ from typing import Protocol
 from opentelemetry.sdk.trace import TracerProvider
 
 from tpf_config import ConfigError, TlsSettings, load_settings
+from tpf_config.service_cli import version_of
 from tpf_rpc.tls import ClientCertificates, ServerCertificates, client_certificates_of
 from tpf_telemetry import configure_logging, configure_tracing
 from tpf_worker.nonces import NonceCache, RedisNonceCache
@@ -64,6 +65,9 @@ class _Tls:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tpf_worker")
+    parser.add_argument(
+        "--version", action="version", version=f"tpf-worker {version_of('tpf-worker')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a pipeline over a worker protocol")
     serve.add_argument("--pipeline", required=True, help="package.module:ATTRIBUTE")

@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import sys
-
+from tpf_config.service_cli import parse_service_args
 from tpf_coordinator.server import SERVICE_FULL_NAMES, build_coordinator
 from tpf_coordinator.settings import CoordinatorSettings
 from tpf_rpc.server import run_main, serve
-from tpf_store import migrate_service_database, open_service_database, parse_service_command
+from tpf_store import migrate_service_database, open_service_database
 from tpf_store.errors import database_unavailable, text_not_storable
 
 
@@ -62,7 +61,9 @@ async def migrate(settings: CoordinatorSettings) -> None:
 
 
 def main() -> None:
-    command = parse_service_command("tpf-coordinator", sys.argv[1:])
+    command = parse_service_args(
+        "tpf-coordinator", CoordinatorSettings, commands=("serve", "migrate")
+    )
     chosen = migrate if command == "migrate" else run
     run_main(CoordinatorSettings, service_name="tpf-coordinator", run=chosen)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from tpf_config.service_cli import parse_service_args
 from tpf_dispatcher.server import SERVICE_FULL_NAMES, build_dispatcher
 from tpf_dispatcher.settings import DispatcherSettings
 from tpf_rpc.server import run_main, serve
@@ -53,6 +54,7 @@ async def run(settings: DispatcherSettings) -> None:
 
 
 def main() -> None:
+    parse_service_args("tpf-dispatcher", DispatcherSettings, distribution="tpf-dispatcher")
     run_main(DispatcherSettings, service_name="tpf-dispatcher", run=run)
 
 

@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from tpf_config import ConfigError
+from tpf_config.service_cli import parse_service_args
 from tpf_gateway.app import build_app
 from tpf_gateway.auth import TokenGuard
 from tpf_gateway.health import Health
@@ -138,6 +139,7 @@ async def _wait_for_stop() -> None:
 
 
 def main() -> None:
+    parse_service_args(SERVICE_NAME, GatewaySettings, distribution="tpf-gateway")
     run_main(GatewaySettings, service_name=SERVICE_NAME, run=run)
 
 

@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import sys
-
+from tpf_config.service_cli import parse_service_args
 from tpf_registry.server import SERVICE_FULL_NAMES, build_metrics, build_registrar
 from tpf_registry.settings import RegistrySettings
 from tpf_rpc.server import run_main, serve
-from tpf_store import migrate_service_database, open_service_database, parse_service_command
+from tpf_store import migrate_service_database, open_service_database
 from tpf_store.errors import database_unavailable, text_not_storable
 
 
@@ -59,7 +58,7 @@ async def migrate(settings: RegistrySettings) -> None:
 
 
 def main() -> None:
-    command = parse_service_command("tpf-registry", sys.argv[1:])
+    command = parse_service_args("tpf-registry", RegistrySettings, commands=("serve", "migrate"))
     chosen = migrate if command == "migrate" else run
     run_main(RegistrySettings, service_name="tpf-registry", run=chosen)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tpf_config.service_cli import parse_service_args
 from tpf_rpc.server import run_main, serve
 from tpf_sqs_bridge.bridge import Bridge
 from tpf_sqs_bridge.metrics import BridgeMetrics
@@ -43,6 +44,7 @@ async def run(settings: BridgeSettings) -> None:
 
 
 def main() -> None:
+    parse_service_args(SERVICE_NAME, BridgeSettings, distribution="tpf-sqs-bridge")
     run_main(BridgeSettings, service_name=SERVICE_NAME, run=run)
 
 
