@@ -60,6 +60,9 @@ class CommonSettings(TlsSettings):
     auth_tokens_file: Path | None = None
     # Local development only: every caller becomes an all-tenant admin.
     auth_disabled: bool = False
+    # Key that signs page tokens (tpf_rpc.paging reads it from the environment); give every
+    # replica of a service the same one. Unset: a built-in key.
+    page_token_key: str | None = Field(default=None, repr=False)
 
     @field_validator("log_level")
     @classmethod
