@@ -13,6 +13,7 @@ import grpc
 from opentelemetry import propagate, trace
 
 from tpf_rpc.client_tracing import ClientSpans
+from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.tls import ClientCertificates
 
 # UNAVAILABLE means the call did not run, or the server asked for a retry
@@ -72,12 +73,11 @@ def client_channel(
 
     `retries` False leaves the retry policy out, for a caller that retries in its own loop.
 
-    Plain text unless `tls` (the CA and client certificate files as they are now: a channel
-    keeps them for its life) or `credentials` is given. The server's certificate must name
-    the target's host. Close it with `await channel.close()`.
+    Plain text unless `tls` or `credentials` is given. With `tls` the channel follows its
+    certificate files: after they change, calls go through a new connection made with the new
+    files (RenewingChannel). The server's certificate must name the target's host. Close it
+    with `await channel.close()`.
     """
-    if tls is not None:
-        credentials = tls.grpc_credentials()
     options = [
         ("grpc.enable_retries", 1 if retries else 0),
         # gRPC's default reconnect backoff grows to 120 s: a peer restarted during a redeploy
@@ -92,6 +92,13 @@ def client_channel(
         *options,
     ]
     interceptors = _outgoing_metadata_interceptors(token, ClientSpans(tracer_provider))
+    if tls is not None:
+        return RenewingChannel(
+            lambda renewed: grpc.aio.secure_channel(
+                target, renewed, options=options, interceptors=interceptors
+            ),
+            tls,
+        )
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
     return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
