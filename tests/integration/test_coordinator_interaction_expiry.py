@@ -14,11 +14,11 @@ from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.interactions import CompletionRequest, Interactions
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
 from tpf_coordinator.store.interactions_postgres import PendingFilter, PostgresInteractionStore
+from tpf_coordinator.store.leases_postgres import RowLeaseStore
 from tpf_coordinator.store.work_postgres import NewAwait, NewInteraction, PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_envelope import encode
 from tpf_errors import NotFound
-from tpf_lease import RowLeaseStore
 from tpf_store import Pool, open_pool
 
 TENANT = "expiry-tenant"

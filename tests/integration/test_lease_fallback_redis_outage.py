@@ -14,18 +14,17 @@ from tests.harness.redis import RedisServer
 from tests.integration.test_lease_row_store import (
     ExecutionRow,
     insert_rows,
-    open_pool_with_executions,
     read_row,
 )
 from tests.unit.test_lease_contract import MovableClock, lease
+from tpf_coordinator.store.leases_postgres import RowLeaseStore
 from tpf_lease import (
     FallbackLeaseStore,
     LeaseStoreUnavailable,
     RedisLeaseStore,
     RenewRefusal,
-    RowLeaseStore,
 )
-from tpf_store import Pool
+from tpf_store import Pool, open_pool
 
 REPROBE_MS = 5_000
 LOGGER = "test.lease.fallback.integration"
@@ -38,7 +37,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[Pool]:
-    pool = await open_pool_with_executions(database)
+    pool = await open_pool(database, max_size=4)
     try:
         yield pool
     finally:

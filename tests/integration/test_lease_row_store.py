@@ -1,46 +1,40 @@
 """RowLeaseStore on real Postgres: conditional renewal in one statement, never a new version.
 
-The coordinator's migration for `executions` is not written yet, so these tests create a minimal
-table (only the columns the lease store reads and writes) in a schema of their own and point the
-pool's search_path at it. Once the real migration exists it still cannot collide with this one;
-switch `open_pool_with_executions` to the real table then.
+On the coordinator's real, migrated `executions` table (the `database` fixture), with rows as
+the claim leaves them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
+from tests.harness.wait import wait_until
 from tests.unit.test_lease_contract import MovableClock, lease
-from tpf_lease import Lease, LeaseKey, RenewRefusal, RenewResult, RowLeaseStore
+from tpf_coordinator.store.leases_postgres import RowLeaseStore
+from tpf_lease import Lease, LeaseKey, RenewRefusal, RenewResult
 from tpf_store import Pool, open_pool
 
-LEASE_TEST_SCHEMA = "lease_test"
-
-# Minimal stand-in for the coordinator's `executions` table (see the module docstring).
-CREATE_EXECUTIONS_TABLE = """
-CREATE SCHEMA lease_test;
-CREATE TABLE lease_test.executions (
-    tenant_id text NOT NULL,
-    execution_id text NOT NULL,
-    status text NOT NULL,
-    version bigint NOT NULL,
-    lease_owner text NOT NULL DEFAULT '',
-    lease_expires_at_ms bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, execution_id)
-);
-"""
 INSERT_EXECUTION = """
-INSERT INTO executions (tenant_id, execution_id, status, version, lease_owner, lease_expires_at_ms)
-VALUES (%s, %s, %s, %s, %s, %s)
+INSERT INTO executions (
+    tenant_id, execution_id, pipeline_id, contract_version, release_version, status, version,
+    input_shape, result_shape, idempotency_key, input_fingerprint, next_due_at_ms, lease_owner,
+    lease_expires_at_ms, created_at_ms, updated_at_ms)
+VALUES (%s, %s, 'p', 'c', 'r', %s, %s, 'UNI', 'SINGLE', %s, 'f', 0, %s, %s, 0, 0)
 """
 SELECT_EXECUTION = """
 SELECT status, version, lease_owner, lease_expires_at_ms FROM executions
  WHERE tenant_id = %s AND execution_id = %s
+"""
+
+LOCK_ROW = "SELECT 1 FROM executions WHERE tenant_id = 'acme' AND execution_id = %s FOR UPDATE"
+LOCK_WAITERS = """
+SELECT count(*) FROM pg_stat_activity
+ WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
 
 
@@ -50,19 +44,6 @@ class ExecutionRow:
     version: int
     lease_owner: str
     lease_expires_at_ms: int
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = [*parse_qsl(parts.query), ("options", f"-c search_path={schema}")]
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
-
-
-async def open_pool_with_executions(database: str) -> Pool:
-    """A pool on `database` whose unqualified `executions` is the minimal test table."""
-    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
-        await conn.execute(CREATE_EXECUTIONS_TABLE)
-    return await open_pool(_with_search_path(database, LEASE_TEST_SCHEMA), max_size=4)
 
 
 async def insert_rows(pool: Pool, leases: Sequence[Lease], *, status: str = "RUNNING") -> None:
@@ -76,12 +57,19 @@ async def insert_rows(pool: Pool, leases: Sequence[Lease], *, status: str = "RUN
                     held.key.execution_id,
                     status,
                     held.version,
+                    held.key.execution_id,
                     held.owner,
                     held.expires_at_ms,
                 )
                 for held in leases
             ],
         )
+
+
+async def lock_waiters(database: str) -> int:
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        row = await (await conn.execute(LOCK_WAITERS)).fetchone()
+    return int(row[0]) if row else 0
 
 
 async def read_row(pool: Pool, key: LeaseKey) -> ExecutionRow:
@@ -99,7 +87,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[Pool]:
-    pool = await open_pool_with_executions(database)
+    pool = await open_pool(database, max_size=4)
     try:
         yield pool
     finally:
@@ -249,3 +237,25 @@ async def test_healthy_and_close_leaves_the_callers_pool_open(
 
     async with pool.connection() as conn:
         await conn.execute("SELECT 1")
+
+
+async def test_a_renewal_locks_rows_in_key_order_so_a_commit_batch_cannot_deadlock_with_it(
+    store: RowLeaseStore, pool: Pool, clock: MovableClock, database: str
+) -> None:
+    # The coordinator's commits lock their rows in (tenant, execution) order. A renewal asked
+    # in another order (e2 before e1, e2 also first on disk) must still take e1 first: else it
+    # holds e2 and waits for e1 while a commit holds e1 and waits for e2.
+    first, second = lease(clock, "e1", owner="d1"), lease(clock, "e2", owner="d1")
+    await insert_rows(pool, [second, first])
+    async with await psycopg.AsyncConnection.connect(database) as commit:
+        await commit.execute(LOCK_ROW, ("e1",))
+        renewal = asyncio.create_task(
+            store.renew([lease(clock, "e2", owner="d1"), lease(clock, "e1", owner="d1")])
+        )
+        await wait_until(
+            lambda: lock_waiters(database), what="the renewal waiting for the commit's lock"
+        )
+        await commit.execute(LOCK_ROW, ("e2",))  # a deadlock here fails one of the two
+        await commit.commit()
+        results = await asyncio.wait_for(renewal, timeout=10)
+    assert [r.renewed for r in results] == [True, True]

@@ -1,8 +1,9 @@
-"""Leases of running executions: a LeaseStore protocol with Redis and Postgres-row implementations.
+"""Leases of running executions: the LeaseStore protocol and its Redis side.
 
-`RedisLeaseStore` (advisory, fast), `RowLeaseStore` (the executions row; embedded default) and
-`FallbackLeaseStore` (Redis, falling back to rows while Redis is away). Safety never depends on
-the lease store: commits are fenced by the row version (DESIGN §4).
+`RedisLeaseStore` (advisory, fast) and `FallbackLeaseStore` (Redis, falling back to another
+store while Redis is away). The store on the executions row itself (the embedded default) is the
+coordinator's `tpf_coordinator.store.leases_postgres.RowLeaseStore`, beside the table it writes.
+Safety never depends on the lease store: commits are fenced by the row version.
 """
 
 from tpf_lease.clock import Clock, SystemClock
@@ -18,7 +19,6 @@ from tpf_lease.protocol import (
     RenewResult,
 )
 from tpf_lease.redis_store import RedisLeaseStore
-from tpf_lease.row_store import RowLeaseStore
 
 __all__ = [
     "Clock",
@@ -32,6 +32,5 @@ __all__ = [
     "RedisLeaseStore",
     "RenewRefusal",
     "RenewResult",
-    "RowLeaseStore",
     "SystemClock",
 ]

@@ -46,6 +46,7 @@ from tpf_coordinator.store.dead_letters_postgres import PostgresDeadLetterStore
 from tpf_coordinator.store.event_feed_postgres import PostgresEventFeedStore
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
 from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
+from tpf_coordinator.store.leases_postgres import RowLeaseStore
 from tpf_coordinator.store.metrics_postgres import read_backlog
 from tpf_coordinator.store.release_drift_postgres import PostgresPinnedExecutions
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
@@ -53,7 +54,7 @@ from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_coordinator.terminal_events import TerminalEventFeed
 from tpf_coordinator.work import WorkCoordinator
-from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore, RowLeaseStore
+from tpf_lease import FallbackLeaseStore, LeaseStore, RedisLeaseStore
 from tpf_objects import S3Config, object_store_for
 from tpf_rpc.channel import client_channel
 from tpf_rpc.tls import client_certificates_of

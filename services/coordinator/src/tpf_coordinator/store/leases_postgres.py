@@ -1,5 +1,8 @@
 """RowLeaseStore: leases kept only in the executions row (the embedded default, no Redis).
 
+It implements tpf_lease's LeaseStore on the coordinator's own table, so its SQL lives with the
+coordinator's other SQL; tpf_lease holds only the protocol and the Redis side.
+
 The claim and the commit already write the row in the coordinator's own transactions, so
 acquire and release have nothing to do here. Renewal moves `lease_expires_at_ms` and nothing
 else: it is not a transition, so it never touches `version` and writes no history row. It is
@@ -14,13 +17,11 @@ from typing import Final
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from tpf_lease.clock import Clock
-from tpf_lease.protocol import Lease, LeaseHolder, LeaseKey, RenewRefusal, RenewResult
+from tpf_coordinator.domain.model import ExecutionStatus
+from tpf_lease import Clock, Lease, LeaseHolder, LeaseKey, RenewRefusal, RenewResult
 from tpf_store import Pool
 
-# Mirrors ExecutionStatus.RUNNING in tpf_coordinator (which depends on this package, not the
-# other way round); the coordinator's tests assert the two agree.
-RUNNING_STATUS: Final = "RUNNING"
+RUNNING_STATUS: Final = ExecutionStatus.RUNNING.value
 
 # One statement per batch. The CTE reads the rows before the update, so `row_exists` tells a
 # lease held by someone else (not_held) from an execution that does not exist (unknown).
@@ -51,6 +52,19 @@ SELECT r.position,
     ON n.tenant_id = r.tenant_id AND n.execution_id = r.execution_id
    AND n.lease_owner = r.owner AND n.version = r.version
  ORDER BY r.position
+"""
+
+# First, in the same transaction: the rows in (tenant, execution) order, the order in which the
+# coordinator's commits lock theirs. The UPDATE alone locks them in whatever order its plan
+# visits them, and could hold one row while waiting for another that a commit holds while
+# waiting for the first (a deadlock Postgres breaks by failing one of the two).
+LOCK_ROWS_IN_KEY_ORDER: Final = """
+SELECT 1
+  FROM executions
+ WHERE (tenant_id, execution_id) IN (SELECT * FROM unnest(%(tenant_ids)s::text[],
+                                                         %(execution_ids)s::text[]))
+ ORDER BY tenant_id, execution_id
+   FOR NO KEY UPDATE
 """
 
 SELECT_ALIVE_ROW_LEASES: Final = """
@@ -91,6 +105,7 @@ class RowLeaseStore:
             "running": RUNNING_STATUS,
         }
         async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(LOCK_ROWS_IN_KEY_ORDER, params)
             cursor = await conn.execute(RENEW_ROW_LEASES, params)
             rows = await cursor.fetchall()
         results: list[RenewResult] = []
