@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tpf_devserver.settings import DEMO_TOKEN
 
 pytestmark = pytest.mark.e2e
 
-REQUESTS = Path(__file__).resolve().parents[2] / "examples/restaurant_approval/requests"
+REQUESTS = Path(str(resources.files("restaurant_approval") / "requests"))
 ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
 TENANT = "restaurant-demo"
 

@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,7 +54,7 @@ EXAMPLE_SPEC: Final = "restaurant_approval.pipeline:PIPELINE"
 TENANT: Final = "restaurant-demo"
 WORKER_SECRET: Final = "example-suite-worker-secret"
 TRANSITION: Final = "application/tpf-transition+json"
-REQUESTS: Final = Path(__file__).resolve().parents[2] / "examples/restaurant_approval/requests"
+REQUESTS: Final = Path(str(resources.files("restaurant_approval") / "requests"))
 H = execution_pb2.HistoryEvent
 
 _HOST = "127.0.0.1"
@@ -436,7 +437,7 @@ def generic_envelope(value: Any) -> payload_pb2.PayloadEnvelope:
 
 
 def request_json(name: str) -> Any:
-    """One of examples/restaurant_approval/requests/*.json."""
+    """One of the example package's requests/*.json."""
     return json.loads((REQUESTS / f"{name}.json").read_text())
 
 

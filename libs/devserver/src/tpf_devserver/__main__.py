@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,7 +53,8 @@ def _token_file(settings: DevSettings, data_dir: Path) -> Path:
 
 
 EXAMPLE_PIPELINE = "restaurant_approval.pipeline:PIPELINE"
-EXAMPLE_REQUESTS = Path(__file__).resolve().parents[4] / "examples/restaurant_approval/requests"
+# The example's request bodies ship inside its package, so this works wherever it is installed.
+EXAMPLE_REQUESTS = Path(str(resources.files("restaurant_approval") / "requests"))
 ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
 
 
