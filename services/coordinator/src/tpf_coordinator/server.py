@@ -239,5 +239,6 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         await notifications.close()
         await leases.close()
         await channel.close()
+        await payloads.close()
 
     return Coordinator(register=register, start=start, stop=stop, metrics_registry=registry)

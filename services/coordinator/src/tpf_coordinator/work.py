@@ -43,6 +43,7 @@ from tpf_coordinator.work_outcomes import (
     StepDone,
     failure_of,
     next_input,
+    stored_texts,
     terminal_items,
 )
 from tpf_envelope import Envelope
@@ -261,6 +262,7 @@ class WorkCoordinator:
         self, *, dispatcher_id: str, completions: Sequence[Completion]
     ) -> list[CompletionResult]:
         results: list[CompletionResult] = []
+        payloads = await self._payloads.stored_ahead(stored_texts(completions))
         async with self._store.connection() as conn, conn.transaction():
             locked = await self._store.lock_many(
                 conn, [(c.tenant_id, c.execution_id) for c in completions]
@@ -280,7 +282,7 @@ class WorkCoordinator:
                     with completion_span(record, completion.outcome):
                         async with conn.transaction():
                             updated = await self._apply(
-                                conn, dispatcher_id, record, completion, result
+                                conn, dispatcher_id, record, completion, result, payloads
                             )
                 except TpfError as error:
                     result.error = error
@@ -334,6 +336,7 @@ class WorkCoordinator:
         record: ExecutionRecord,
         completion: Completion,
         result: CompletionResult,
+        payloads: Payloads,
     ) -> ExecutionRecord:
         release = await self._catalog.get(
             record.tenant_id, record.pipeline_id, record.release_version
@@ -391,7 +394,7 @@ class WorkCoordinator:
             payload=payload,
             set_payload=set_payload,
             result=result_text,
-            payloads=self._payloads,
+            payloads=payloads,
         )
         if isinstance(outcome, AwaitAsked):
             await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)

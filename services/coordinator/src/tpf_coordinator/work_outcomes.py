@@ -7,13 +7,13 @@ become the next step's input.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tpf_coordinator.domain.failures import truncate_message
 from tpf_coordinator.domain.model import StepFailure, Transition
 from tpf_coordinator.release_catalog import ReleaseInfo, StepInfo
-from tpf_coordinator.store.records import ExecutionRecord
+from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.store.work_postgres import NewAwait
 from tpf_envelope import (
     INPUT_SNAPSHOT,
@@ -117,6 +117,17 @@ def next_input(outputs: tuple[Envelope, ...]) -> Envelope:
     if len(outputs) == 1:
         return outputs[0]
     return multi_snapshot(outputs)
+
+
+def stored_texts(completions: Iterable[Completion]) -> Iterator[str]:
+    """What committing `completions` writes into rows: each next step's input text and each
+    pipeline's result, so the large ones can be offloaded before the rows are locked."""
+    for completion in completions:
+        outcome = completion.outcome
+        if isinstance(outcome, StepDone) and outcome.outputs:
+            yield next_input(outcome.outputs).payload
+        elif isinstance(outcome, PipelineDone):
+            yield encode_result(outcome.outputs)
 
 
 def multi_snapshot(items: Sequence[Envelope]) -> Envelope:
