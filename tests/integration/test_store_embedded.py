@@ -18,6 +18,7 @@ from tests.harness.ports import free_port
 from tests.harness.wait import wait_until_sync
 from tpf_store import EmbeddedPostgres, EmbeddedPostgresError, embedded_default_database
 from tpf_store.embedded._process_group import live_members
+from tpf_store.embedded._stale_locks import remove_if_stale
 
 
 @pytest.fixture
@@ -218,3 +219,63 @@ def test_embedded_default_database_creates_the_tpf_database_and_keeps_it(
             assert conn.execute("SELECT to_regclass('kept') IS NOT NULL").fetchone() == (True,)
     finally:
         again.stop()
+
+
+def test_start_after_an_unnoticed_crash_recovers(embedded: EmbeddedPostgres) -> None:
+    """A postmaster killed behind our back (OOM killer, kill -9 by hand) is reaped, its
+    orphaned backends are waited for, and the same instance starts again with the data."""
+    embedded.start()
+    with psycopg.connect(embedded.url) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (1)")
+    crashed = embedded.pid
+    assert crashed is not None
+    os.kill(crashed, signal.SIGKILL)
+    wait_until_sync(lambda: embedded.exit_code() == -signal.SIGKILL, what="postmaster reaped")
+
+    embedded.start()
+
+    assert embedded.pid not in (None, crashed)
+    with psycopg.connect(embedded.url) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchall() == [(1,)]
+
+
+def test_lock_files_of_a_dead_unreaped_postmaster_do_not_block_a_new_server(
+    embedded_data_dir: Path,
+) -> None:
+    """A dead postmaster nobody reaped stays a zombie, and postgres takes the pid in its lock
+    files as alive; a new server on the data dir removes those stale files and starts."""
+    first = EmbeddedPostgres(embedded_data_dir, fast=True)
+    first.start()
+    try:
+        zombie = first.pid
+        assert zombie is not None
+        pid_file = first.pgdata_dir / "postmaster.pid"
+        os.kill(zombie, signal.SIGKILL)
+        # Not reaped (nobody waits on it): the pid stays taken, by a zombie.
+        wait_until_sync(
+            lambda: Path(f"/proc/{zombie}/stat").read_text().rpartition(")")[2].split()[0] == "Z",
+            what="the killed postmaster is a zombie",
+        )
+        assert pid_file.read_text().split()[0] == str(zombie)
+
+        second = EmbeddedPostgres(embedded_data_dir, fast=True)
+        second.start()
+        try:
+            assert second.pid != zombie
+            assert pid_file.read_text().split()[0] == str(second.pid)
+            with psycopg.connect(second.url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_the_lock_files_of_a_running_server_are_kept(embedded_data_dir: Path) -> None:
+    with EmbeddedPostgres(embedded_data_dir, fast=True) as running:
+        pid_file = running.pgdata_dir / "postmaster.pid"
+
+        assert not remove_if_stale(pid_file, wait_s=0.1)
+
+        assert pid_file.read_text().split()[0] == str(running.pid)

@@ -45,13 +45,13 @@ def wait_for_group_exit(pgid: int, *, timeout_s: float) -> None:
 
     Raises ProcessGroupStillAlive if even SIGKILL does not clear the group within a few seconds.
     """
-    if not _poll_until_empty(pgid, timeout_s=timeout_s):
+    if not poll_until_empty(pgid, timeout_s=timeout_s):
         return
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    stragglers = _poll_until_empty(pgid, timeout_s=_AFTER_SIGKILL_S)
+    stragglers = poll_until_empty(pgid, timeout_s=_AFTER_SIGKILL_S)
     if stragglers:
         raise ProcessGroupStillAlive(pgid, stragglers)
 
@@ -68,8 +68,8 @@ class ProcessGroupStillAlive(RuntimeError):
 _AFTER_SIGKILL_S = 5.0
 
 
-def _poll_until_empty(pgid: int, *, timeout_s: float) -> list[int]:
-    """Poll until the group is empty; return the live members left at the deadline."""
+def poll_until_empty(pgid: int, *, timeout_s: float) -> list[int]:
+    """Poll until the group is empty, signalling nobody; the live members left at the deadline."""
     retrying = Retrying(
         stop=stop_after_delay(timeout_s),
         wait=wait_exponential_jitter(multiplier=0.005, max=0.1, jitter=0.005),

@@ -33,6 +33,7 @@ from psycopg import sql
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from tpf_store.embedded._process_group import wait_for_group_exit
+from tpf_store.embedded._stale_locks import remove_if_stale, socket_lock_file
 from tpf_store.embedded._system_user import (
     SystemUser,
     hand_over,
@@ -46,6 +47,7 @@ _LOG = logging.getLogger(__name__)
 _SPAWN_ATTEMPTS = 2
 
 _PGDATA = "pgdata"
+_PID_FILE = "postmaster.pid"
 _PORT_FILE = "port"
 _LOG_FILE = "postgres.log"
 _SOCKET_DIR = "run"
@@ -152,14 +154,21 @@ class EmbeddedPostgres:
         return self._process.pid if self.is_running and self._process is not None else None
 
     def start(self) -> None:
-        """Initialise the cluster if needed, start the server and wait until it accepts queries."""
+        """Initialise the cluster if needed, start the server and wait until it accepts queries.
+
+        Also after a crash: a postmaster that died (kill -9, OOM) is reaped, its orphaned
+        backends are waited for, and lock files it left behind are removed when stale.
+        """
         if self.is_running:
             return
+        self._clear_crashed_process()
         self._data_dir.mkdir(parents=True, exist_ok=True)
         bin_dir = postgres_bin_dir()
         user = unprivileged_user_if_root()
         self._port = self._resolve_port()
         socket_dir = self._prepare_socket_dir(self._port)
+        for lock_file in (self.pgdata_dir / _PID_FILE, socket_lock_file(socket_dir, self._port)):
+            remove_if_stale(lock_file, wait_s=self._stop_timeout_s)
         if user is not None:
             make_binaries_reachable(bin_dir)
             hand_over(self._data_dir, user)
@@ -212,6 +221,12 @@ class EmbeddedPostgres:
         process.wait()
         wait_for_group_exit(process.pid, timeout_s=self._stop_timeout_s)
         self._forget_process()
+
+    def exit_code(self) -> int | None:
+        """The postmaster's exit code once it has exited by itself (reaping it); None while it
+        runs or when it was never started. Negative: the signal that ended it."""
+        process = self._process
+        return None if process is None else process.poll()
 
     def restart(self) -> None:
         """Stop (if running) and start again on the same port and data."""
@@ -349,6 +364,20 @@ class EmbeddedPostgres:
             )
         with psycopg.connect(self.url, connect_timeout=2, autocommit=True) as conn:
             conn.execute("SELECT 1")
+
+    def _clear_crashed_process(self) -> None:
+        # The old postmaster's backends exit by themselves once they notice it died; until they
+        # have, they hold its shared memory and a new postmaster refuses to start.
+        process = self._process
+        if process is None or process.poll() is None:
+            return
+        _LOG.warning(
+            "embedded postgres had exited with code %s; starting it again",
+            process.returncode,
+            extra={"data_dir": str(self._data_dir)},
+        )
+        wait_for_group_exit(process.pid, timeout_s=self._stop_timeout_s)
+        self._forget_process()
 
     def _stop_at_exit(self) -> None:
         # Without this a crashed or interrupted parent leaves postgres running on our data dir.
