@@ -33,6 +33,7 @@ async def run(settings: GatewaySettings) -> None:
     # Resolving `file:` references reads files: keep it off the event loop.
     tokens = await asyncio.to_thread(settings.family_tokens)
     service_token = await asyncio.to_thread(settings.service_token)
+    viewer_token = await asyncio.to_thread(settings.resolved_viewer_token)
     server_tls = settings.server_tls()
     certificates = await asyncio.to_thread(ServerCertificates, server_tls) if server_tls else None
     upstream_tls = await asyncio.to_thread(client_certificates_of, settings)
@@ -61,7 +62,7 @@ async def run(settings: GatewaySettings) -> None:
     app = build_app(
         routes,
         upstreams,
-        TokenGuard(tokens=tokens, disabled=settings.auth_disabled),
+        TokenGuard(tokens=tokens, disabled=settings.auth_disabled, viewer_token=viewer_token),
         enabled_families=enabled,
         max_body_bytes=settings.gateway_max_body_bytes,
         health_timeout_s=settings.gateway_health_timeout_s,

@@ -1,4 +1,5 @@
-"""The aiohttp application: health, the OpenAPI document, every route, and the error edge.
+"""The aiohttp application: health, the OpenAPI document, every route, the operator console,
+and the error edge.
 
 `error_middleware` is the one place errors become HTTP answers: Problems raised by handlers,
 binding errors (malformed JSON, wrong types), aiohttp's own 404/405/413, and, for a bug, a
@@ -17,6 +18,7 @@ from opentelemetry import trace
 
 from tpf_gateway.auth import TokenGuard
 from tpf_gateway.binding import BindingError
+from tpf_gateway.console import add_console
 from tpf_gateway.health import Health
 from tpf_gateway.http_metrics import HttpMetrics, metrics_middleware
 from tpf_gateway.http_tracing import tracing_middleware
@@ -61,6 +63,7 @@ def build_app(
 
     app.router.add_get(OPENAPI_PATH, openapi)
     Transcoder(routes, upstreams, guard, enabled_families=enabled_families).add_routes(app)
+    add_console(app, upstreams, guard, enabled_families=enabled_families)
     return app
 
 

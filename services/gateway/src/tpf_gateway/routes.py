@@ -166,6 +166,29 @@ def build_route_table(
     return tuple(sorted(routes, key=_specificity))
 
 
+def route_for(
+    method_full_name: str,
+    rule: http_pb2.HttpRule,
+    bindings: Sequence[ServiceBinding] = SERVICE_BINDINGS,
+) -> Route:
+    """A route for one more http rule of a served RPC, declared in code rather than in the
+    protos (the operator console's own routes); its family and upstream are its service's.
+
+    Raises RouteTableError as `build_route_table` does, or when the RPC is not served.
+    """
+    service_name, _, method_name = method_full_name.rpartition(".")
+    binding = next((b for b in bindings if b.full_name == service_name), None)
+    if binding is None:
+        raise RouteTableError(f"{service_name} is not a service the gateway serves")
+    services = {
+        service.full_name: service for file in _FILES for service in file.services_by_name.values()
+    }
+    method = services[service_name].methods_by_name.get(method_name)
+    if method is None:
+        raise RouteTableError(f"{service_name} has no method {method_name}")
+    return _route(binding, method, rule)
+
+
 def _route(binding: ServiceBinding, method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route:
     if method.client_streaming or method.server_streaming:
         raise RouteTableError(f"{method.full_name}: streaming RPCs have no REST route")

@@ -29,6 +29,9 @@ class GatewaySettings(CommonSettings):
     # or `env:NAME` / `file:/path`. Required for each enabled family unless TPF_AUTH_DISABLED.
     control_plane_token: str | None = Field(default=None, repr=False)
     admin_token: str | None = Field(default=None, repr=False)
+    # A read-only token (value or `env:`/`file:` reference), accepted on every GET route outside
+    # /tpf/; the services must grant it role `viewer`. Unset: none.
+    viewer_token: str | None = Field(default=None, repr=False)
     # The token the gateway presents to the coordinator and the registry when it does not
     # forward the caller's (health checks; every call with forwarding off); value or
     # `env:`/`file:` reference. Unset sends none (services running with TPF_AUTH_DISABLED).
@@ -71,6 +74,14 @@ class GatewaySettings(CommonSettings):
                 )
             tokens[family] = resolve_secret_ref(value.strip(), what=variable, environ=os.environ)
         return tokens
+
+    def resolved_viewer_token(self) -> str | None:
+        """The resolved viewer token, or None when unset."""
+        value = self.viewer_token
+        if value is None or not value.strip():
+            return None
+        variable = env_var_name(type(self), "viewer_token")
+        return resolve_secret_ref(value.strip(), what=variable, environ=os.environ)
 
     def service_token(self) -> str | None:
         """The resolved token for calls to the services, or None to send none."""

@@ -7,7 +7,7 @@ the gateway needs no stub per service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -113,6 +113,33 @@ class Upstreams:
             return await callable_(request, timeout=self._timeout_s, metadata=_authorization(token))
         except grpc.aio.AioRpcError as error:
             raise UpstreamError.from_rpc_error(error) from None
+
+    async def stream(
+        self,
+        upstream: Upstream,
+        method: MethodDescriptor,
+        request: Message,
+        *,
+        caller_token: str | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """The messages of server-streaming `method`, as the caller (as `call` does), without
+        a deadline: it lasts as long as the service streams. Raises UpstreamError when it
+        fails; leaving the iteration early cancels the call."""
+        token = caller_token if self._forward and caller_token else self._service_token
+        response_class = message_factory.GetMessageClass(method.output_type)
+        callable_ = self._channels[upstream].unary_stream(
+            f"/{method.containing_service.full_name}/{method.name}",
+            request_serializer=_serialize,
+            response_deserializer=response_class.FromString,
+        )
+        call = callable_(request, metadata=_authorization(token))
+        try:
+            while (message := await call.read()) is not grpc.aio.EOF:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise UpstreamError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
 
     async def serving(self, upstream: Upstream, *, timeout_s: float) -> tuple[bool, str]:
         """Whether the service's gRPC health says SERVING, and what went wrong if not."""
