@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
-
-from tests.harness.ports import free_port
+from tpf_testkit.ports import free_port
 
 
 class MetricsScrape:

@@ -7,7 +7,7 @@
 Starts an embedded Postgres (durable settings: fsync on, as the peers ran) unless
 `--database-url` is given, then the registry and the coordinator as processes, registers and
 activates a 1-step release (W1) and a 3-step release (W2) with a healthy `local` worker. Each
-run starts a fake dispatcher process (tests/support/fake_dispatcher.py: batch claims and
+run starts a fake dispatcher process (tpf_testkit/fake_dispatcher.py: batch claims and
 completions, instant steps), warms up, then submits N executions from this process (one
 client, `--concurrency` gRPC submits in flight, or paced at `--rate`/s) and measures:
 
@@ -48,12 +48,12 @@ from typing import Any
 
 import psutil
 import psycopg
+from tpf_testkit.coordinator_client import coordinator_client
+from tpf_testkit.demo_release import RESTAURANT_STEPS, sha256_digest, write_jar
+from tpf_testkit.fake_dispatcher import FakeDispatcher, Submitted, submit_all
+from tpf_testkit.registry_client import ADMIN, auth_env, declare_local_host, registry_client
+from tpf_testkit.restaurant import order_envelope
 
-from tests.support.coordinator_client import coordinator_client
-from tests.support.fake_dispatcher import FakeDispatcher, Submitted, submit_all
-from tests.support.registry_client import ADMIN, auth_env, declare_local_host, registry_client
-from tests.support.release_artifacts import RESTAURANT_STEPS, sha256_digest, write_jar
-from tests.support.restaurant import order_envelope
 from tpf.coordinator.v1 import execution_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.registry.v1 import release_service_pb2 as rpb
@@ -80,7 +80,7 @@ def bench_contract(pipeline_id: str, steps: int) -> dict[str, Any]:
 
     Step 0 takes the restaurant order (so the restaurant payload is admitted); the others are
     the restaurant's second step, re-indexed. Same keys and hash rule as
-    `tpf_devserver.demo_release.tpf_contract`.
+    `tpf_testkit.demo_release.tpf_contract`.
     """
     chosen = [copy.deepcopy(RESTAURANT_STEPS[0 if i == 0 else 1]) for i in range(steps)]
     for index, step in enumerate(chosen):

@@ -53,6 +53,10 @@ import grpc
 import psutil
 import psycopg
 from google.protobuf import json_format
+from tpf_testkit.coordinator_client import CoordinatorClient, coordinator_client
+from tpf_testkit.fake_dispatcher import submit_all
+from tpf_testkit.registry_client import ADMIN, auth_env, registry_client
+from tpf_testkit.restaurant import envelope
 
 from bench.metrics_scrape import MetricsScrape
 from bench.pipelines import EVENT_TYPE, ITEM_TYPE, PIPELINE_REFS, PIPELINES
@@ -77,10 +81,6 @@ from bench.run_coordinator_bench import (
     process_cpu,
 )
 from bench.tracing_export import TracingExport
-from tests.support.coordinator_client import CoordinatorClient, coordinator_client
-from tests.support.fake_dispatcher import submit_all
-from tests.support.registry_client import ADMIN, auth_env, registry_client
-from tests.support.restaurant import envelope
 from tpf.coordinator.v1 import execution_pb2, interaction_service_pb2_grpc
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import interaction_service_pb2 as ipb
@@ -930,6 +930,7 @@ async def driver_main(args: argparse.Namespace) -> None:
                     **common,
                     "TPF_DATABASE_URL": db_url(maintenance_url, REGISTRY_DB),
                     "TPF_DATA_DIR": str(work_dir / "registry"),
+                    "TPF_REGISTRY_ARTIFACT_ROOTS": str(work_dir),
                     **metrics.env("registry"),
                 },
             ),

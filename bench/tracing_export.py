@@ -9,7 +9,7 @@ gets, as a collector on the same machine would take it. `sampler_ratio` sets
 
 from __future__ import annotations
 
-from tests.harness.otlp import OtlpReceiver
+from tpf_testkit.otlp import OtlpReceiver
 
 
 class TracingExport:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: on a loaded CI machine a slow example is not a failure (timing lives
+# in bench/, never in tests).
+settings.register_profile("tpf", deadline=None)
+settings.load_profile("tpf")
 
 # Tests start servers (postgres, services) with fork+exec from a process whose gRPC threads are
 # busy; gRPC's fork handlers then skip their work and, rarely, the child dies of SIGSEGV before

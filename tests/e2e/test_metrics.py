@@ -91,6 +91,7 @@ async def metered(
         {
             "TPF_DATABASE_URL": database,
             "TPF_DATA_DIR": str(tmp_path / "registry-data"),
+            "TPF_REGISTRY_ARTIFACT_ROOTS": str(tmp_path),
             **auth_env(),
             **_metrics_env(ports["registry"]),
         },

@@ -1,40 +1,8 @@
-"""Coordinator client for tests: stubs of every coordinator service on one channel."""
+"""Moved to `tpf_testkit.coordinator_client` (bench/ shares it); re-exported for the tests."""
 
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-import grpc
-
-from tests.support.channels import FRESH_CONNECTION
-from tests.support.registry_client import ADMIN
-from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
-from tpf_rpc.channel import client_channel
-from tpf_rpc.tls import ClientCertificates
-
-
-@dataclass
-class CoordinatorClient:
-    executions: execution_service_pb2_grpc.ExecutionServiceAsyncStub
-    work: work_service_pb2_grpc.WorkServiceAsyncStub
-    channel: grpc.aio.Channel
-
-
-@asynccontextmanager
-async def coordinator_client(
-    target: str, token: str | None = ADMIN, *, tls: ClientCertificates | None = None
-) -> AsyncIterator[CoordinatorClient]:
-    channel = client_channel(
-        target,
-        token=token,
-        tls=tls,
-        options=[("grpc.max_send_message_length", 64 << 20), *FRESH_CONNECTION],
-    )
-    async with channel:
-        yield CoordinatorClient(
-            executions=execution_service_pb2_grpc.ExecutionServiceStub(channel),
-            work=work_service_pb2_grpc.WorkServiceStub(channel),
-            channel=channel,
-        )
+from tpf_testkit.coordinator_client import (
+    CoordinatorClient as CoordinatorClient,
+)
+from tpf_testkit.coordinator_client import (
+    coordinator_client as coordinator_client,
+)

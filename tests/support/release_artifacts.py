@@ -1,6 +1,6 @@
 """TPF-format release artifacts for tests (the builder `make dev` uses for its demo release)."""
 
-from tpf_devserver.demo_release import (
+from tpf_testkit.demo_release import (
     ARTIFACT_ID,
     CONTRACT_PATH,
     PIPELINE_ID,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
+from tpf_testkit.demo_release import tpf_contract
 
 from restaurant_approval.pipeline import PIPELINE
 from tpf.registry.v1 import release_pb2
 from tpf_cli.__main__ import main
-from tpf_devserver.demo_release import tpf_contract
 from tpf_registry.artifacts.contract_reader import read_embedded_contract
 from tpf_registry.domain.contract import parse_contract
 from tpf_registry.domain.descriptor import parse_descriptor
