@@ -36,6 +36,9 @@ from tpf_worker.release import build_release, load_pipeline
 
 log = logging.getLogger("tpf_devserver")
 
+# A read-only sign-in for the operator console (role viewer, every tenant).
+VIEWER_TOKEN = "restaurant-console-viewer-token"
+
 
 def _token_file(settings: DevSettings, data_dir: Path) -> Path:
     path = data_dir / "dev-tokens.json"
@@ -45,7 +48,8 @@ def _token_file(settings: DevSettings, data_dir: Path) -> Path:
             "subject": "dev-admin",
             "roles": ["admin", "control-plane", "worker"],
             "tenants": ["*"],
-        }
+        },
+        {"token": VIEWER_TOKEN, "subject": "dev-viewer", "roles": ["viewer"], "tenants": ["*"]},
     ]
     path.write_text(json.dumps(grants, indent=2))
     path.chmod(0o600)
@@ -72,6 +76,7 @@ TPF suite is up (embedded default). Ctrl-C stops everything.
 {rows}
   postgres    {url}
   token       {settings.dev_token}   (admin, control-plane, worker; every tenant)
+  viewer      {VIEWER_TOKEN}   (read-only; every tenant)
   release     {release.release_version} (active for tenant {tenant})
   artifact    {release.jar_path}
   descriptor  {release.descriptor_path}
@@ -98,6 +103,9 @@ The same over TPF's REST API (the gateway; TPF clients and scripts work unmodifi
   curl -s -H "Authorization: Bearer $TPF_TOKEN" \\
        http://{host}:{settings.gateway_port}/tpf/control-plane/tenants/{tenant}/interactions/pending
   OpenAPI: http://{host}:{settings.gateway_port}/openapi.json
+
+Operator console (sign in with the token above, or the viewer token, and tenant {tenant}):
+  http://{host}:{settings.gateway_port}/console/
 {metrics_lines(settings, [s.spec.name for s in supervisor.running])}"""
 
 
@@ -289,6 +297,7 @@ def main() -> None:
                     # TPF's self-host demo uses one value for both families (TPF_WIRE §1.1).
                     "TPF_CONTROL_PLANE_TOKEN": settings.dev_token,
                     "TPF_ADMIN_TOKEN": settings.dev_token,
+                    "TPF_VIEWER_TOKEN": VIEWER_TOKEN,
                     "TPF_GATEWAY_SERVICE_TOKEN": settings.dev_token,
                 },
                 ready=http_ok(f"{gateway}/q/health/ready"),
