@@ -106,7 +106,7 @@ function row(letter, onRedriven) {
       {},
       h("a", { href: `#/executions/${encodeURIComponent(id)}`, class: "mono", "aria-label": `Execution ${id}` }, shortId(id)),
     ),
-    h("td", {}, identity.pipelineId || "—"),
+    h("td", { class: "pipeline" }, identity.pipelineId || "—"),
     h("td", { class: "mono" }, shortId(identity.releaseVersion || "—")),
     h("td", { class: "num" }, `${letter.stepIndex} / ${letter.attempt}`),
     h("td", {}, letter.terminalReason),
