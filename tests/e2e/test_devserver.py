@@ -4,23 +4,17 @@ gateway, Ctrl-C, nothing left behind; a second start reuses the data."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import botocore.session
-import psutil
 import pytest
 
-from tests.harness.ports import free_port
 from tests.harness.wait import wait_until_sync
+from tests.support.dev_suite import METERED, DevSuite, descendants, dev_suite
 from tpf_devserver.reflect import list_services
 from tpf_devserver.settings import DEMO_TOKEN
 
@@ -31,94 +25,8 @@ ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestauran
 TENANT = "restaurant-demo"
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    return children
-
-
-class DevSuite:
-    def __init__(self, ports: dict[str, int], output: Path, process: subprocess.Popen[bytes]):
-        self.ports = ports
-        self.output = output
-        self.process = process
-
-    @property
-    def banner(self) -> str:
-        return self.output.read_text()
-
-    def cli(self, *args: str) -> str:
-        env = {
-            **os.environ,
-            "TPF_REGISTRY_TARGET": f"127.0.0.1:{self.ports['REGISTRY']}",
-            "TPF_COORDINATOR_TARGET": f"127.0.0.1:{self.ports['COORDINATOR']}",
-            "TPF_TOKEN": DEMO_TOKEN,
-            "TPF_TENANT": TENANT,
-            "TPF_PIPELINE": "org.pipelineframework.restaurantapproval",
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "tpf_cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
-
-    def cli_json(self, *args: str) -> Any:
-        return json.loads(self.cli(*args, "--json"))
-
-    def http(self, method: str, path: str, body: bytes | None = None) -> Any:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.ports['GATEWAY']}{path}",
-            data=body,
-            method=method,
-            headers={"Authorization": f"Bearer {DEMO_TOKEN}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-
-
-# The services `make dev` serves /metrics for (TPF_<NAME>_METRICS_PORT).
-METERED = ("REGISTRY", "COORDINATOR", "DISPATCHER", "GATEWAY", "SQS_BRIDGE")
-
-
-@contextmanager
-def dev_suite(data_dir: Path, output: Path) -> Iterator[DevSuite]:
-    names: tuple[str, ...] = ("REGISTRY", "COORDINATOR", "DISPATCHER", "WORKER", "GATEWAY")
-    names += ("SQS", "SQS_BRIDGE", *(f"{name}_METRICS" for name in METERED))
-    ports = {name: free_port() for name in names}
-    env = {**os.environ, "TPF_DATA_DIR": str(data_dir)}
-    env.update({f"TPF_{name}_PORT": str(port) for name, port in ports.items()})
-    env.pop("TPF_DATABASE_URL", None)
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tpf_devserver"],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    suite = DevSuite(ports, output, process)
-    try:
-        wait_until_sync(
-            lambda: "Ctrl-C stops everything" in suite.banner or process.poll() is not None,
-            timeout_s=180,
-            what="the dev suite's banner",
-        )
-        assert process.poll() is None, suite.banner
-        yield suite
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def _stop_and_check_nothing_is_left(suite: DevSuite) -> None:
-    children = _descendants(suite.process.pid)
+    children = descendants(suite.process.pid)
     assert len(children) >= 8, "postgres, 5 services, the example worker, moto"
     suite.process.send_signal(signal.SIGINT)
     assert suite.process.wait(timeout=90) == 0, suite.banner

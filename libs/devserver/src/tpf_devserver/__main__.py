@@ -1,7 +1,9 @@
 """`make dev` / `tpf-dev`: embedded Postgres + every service as its own process.
 
 Data (Postgres cluster, artifact store, logs) lives under TPF_DATA_DIR (default `.tpf/`), so a
-second run reuses it. Ctrl-C stops the services, then Postgres, and leaves no process behind.
+second run reuses it. A child that exits (crash, kill -9) is started again with backoff while the
+rest keeps running (supervisor.py, restarts.py). Ctrl-C stops the services, then Postgres, and
+leaves no process behind.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ EXAMPLE_REQUESTS = Path(str(resources.files("restaurant_approval") / "requests")
 ORDER_TYPE = "org.pipelineframework.restaurantapproval.common.dto.PlaceRestaurantOrderRequestDto"
 
 
+# Ctrl-C stops the services in these waves: what clients call first, then the dispatcher (its
+# in-flight work reports to a coordinator that still runs), then the rest; Postgres last.
+STOP_WAVES = (
+    ("sqs-bridge", "gateway", "sqs"),
+    ("dispatcher",),
+    ("worker", "coordinator", "registry"),
+)
+
+
 def _banner(settings: DevSettings, url: str, supervisor: Supervisor, release: Any) -> str:
     host = settings.dev_host
     rows = "\n".join(
@@ -72,6 +83,7 @@ def _banner(settings: DevSettings, url: str, supervisor: Supervisor, release: An
     requests = EXAMPLE_REQUESTS
     return f"""
 TPF suite is up (embedded default). Ctrl-C stops everything.
+A service (or Postgres) that exits is started again, with backoff; this terminal logs it.
 
 {rows}
   postgres    {url}
@@ -124,6 +136,8 @@ def _start_sqs_bridge(
             args=["-H", settings.dev_host, "-p", str(settings.sqs_port)],
             env={},
             ready=http_ok(f"{endpoint}/moto-api/"),
+            # moto keeps its queues in memory: a restarted one gets them again (empty).
+            after_restart=lambda: create_queues(endpoint),
         )
     )
     queues = create_queues(endpoint)
@@ -174,6 +188,7 @@ def main() -> None:
             url = settings.database_url
         else:
             embedded, url = embedded_default_database(data_dir)
+            supervisor.keep_postgres(embedded)
         common = {
             "TPF_DATABASE_URL": url,
             "TPF_AUTH_TOKENS_FILE": str(_token_file(settings, data_dir)),
@@ -228,6 +243,8 @@ def main() -> None:
             ),
         )
         worker_env = {**common, "TPF_WORKER_SHARED_SECRET": settings.worker_shared_secret}
+        # Unless TPF_DEV_LOCAL_WORKER=false the dispatcher runs the example's steps itself.
+        hosted = EXAMPLE_PIPELINE if settings.dev_local_worker else ""
         supervisor.start(
             ServiceSpec(
                 name="dispatcher",
@@ -241,8 +258,8 @@ def main() -> None:
                     "TPF_COORDINATOR_TOKEN": settings.dev_token,
                     "TPF_REGISTRY_TARGET": registry_target,
                     "TPF_REGISTRY_TOKEN": settings.dev_token,
-                    "TPF_LOCAL_PIPELINES": EXAMPLE_PIPELINE,
-                    "TPF_LOCAL_WORKER_TENANTS": settings.dev_tenant,
+                    "TPF_LOCAL_PIPELINES": hosted,
+                    "TPF_LOCAL_WORKER_TENANTS": settings.dev_tenant if hosted else "",
                 },
             )
         )
@@ -309,23 +326,15 @@ def main() -> None:
         elif settings.dev_sqs:
             sqs_lines = _start_sqs_bridge(settings, supervisor, common, coordinator_target)
         print(_banner(settings, url, supervisor, release) + sqs_lines, flush=True)
+        # The supervisor's keepers restart whatever exits; this thread only waits for Ctrl-C.
         while not stop.wait(0.5):
-            exited = supervisor.first_exited()
-            if exited is not None:
-                log.error(
-                    "%s exited with %s; stopping the suite (log %s)",
-                    exited.spec.name,
-                    exited.process.returncode,
-                    exited.log_path,
-                )
-                exit_code = 1
-                break
+            pass
     except ServiceFailed as error:
         log.error("%s", error)
         exit_code = 1
     finally:
         print("\nstopping services...", file=sys.stderr, flush=True)
-        supervisor.stop_all()
+        supervisor.stop_all(waves=STOP_WAVES)
         if embedded is not None:
             embedded.stop()
         print("stopped.", file=sys.stderr, flush=True)

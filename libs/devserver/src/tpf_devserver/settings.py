@@ -25,6 +25,9 @@ class DevSettings(BaseSettings):
     # The remote example worker (gRPC, TPF's TransitionWorkerService) and the REST gateway.
     worker_port: int = 50061
     gateway_port: int = 8080
+    # The dispatcher runs the example's steps itself (a `local` worker, preferred); false leaves
+    # every step to the remote gRPC worker, so the dispatcher calls it over the network.
+    dev_local_worker: bool = True
     # A local SQS (moto_server) and the SQS bridge on it; false leaves both out.
     dev_sqs: bool = True
     sqs_port: int = 50070
