@@ -15,6 +15,7 @@ from tests.harness.ports import free_port
 from tpf_gateway.app import build_app
 from tpf_gateway.auth import TokenGuard
 from tpf_gateway.console.assets import CONTENT_SECURITY_POLICY
+from tpf_gateway.openapi import build_openapi
 from tpf_gateway.problems import PROBLEM_CONTENT_TYPE
 from tpf_gateway.routes import Family, Upstream, build_route_table
 from tpf_gateway.upstream import Upstreams
@@ -167,3 +168,13 @@ async def test_a_watch_is_authorized_like_the_read(client: Client) -> None:
     bad = await client.get(f"{watch}?afterVersion=x", headers=VIEWER)
     assert bad.status == 400
     assert (await bad.json())["metadata"] == {"field": "afterVersion"}
+
+
+def test_the_openapi_document_names_the_viewer_token_where_it_opens() -> None:
+    document = build_openapi(build_route_table())
+    assert document["components"]["securitySchemes"]["viewerToken"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for verb, operation in operations.items():
+            schemes = {name for each in operation["security"] for name in each}
+            opens = verb == "get" and not path.startswith("/tpf/")
+            assert ("viewerToken" in schemes) == opens, (verb, path)

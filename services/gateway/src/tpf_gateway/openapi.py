@@ -46,6 +46,8 @@ _WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Value": {},
 }
 _SECURITY = {Family.CONTROL_PLANE: "controlPlaneToken", Family.ADMIN: "adminToken"}
+# TPF_VIEWER_TOKEN: every GET outside /tpf/, of either family.
+_VIEWER_SECURITY = "viewerToken"
 # How deep nested message fields of a GET request become dotted query parameters.
 _MAX_QUERY_DEPTH = 2
 
@@ -71,7 +73,8 @@ def build_openapi(routes: Sequence[Route], *, title: str = "TPF gateway") -> dic
         "components": {
             "schemas": builder.schemas,
             "securitySchemes": {
-                name: {"type": "http", "scheme": "bearer"} for name in _SECURITY.values()
+                name: {"type": "http", "scheme": "bearer"}
+                for name in (*_SECURITY.values(), _VIEWER_SECURITY)
             },
         },
     }
@@ -117,6 +120,8 @@ class _Builder:
         accepted: list[dict[str, list[str]]] = [{_SECURITY[route.family]: []}]
         if not route.is_tpf and route.family is not Family.ADMIN:
             accepted.append({_SECURITY[Family.ADMIN]: []})
+        if not route.is_tpf and route.http_method == "GET":
+            accepted.append({_VIEWER_SECURITY: []})
         operation["security"] = accepted
         return operation
 

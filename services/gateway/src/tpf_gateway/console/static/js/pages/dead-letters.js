@@ -288,7 +288,8 @@ export function renderDeadLetters(main) {
       const letters = page.deadLetters || [];
       rememberPipelines(letters.map((each) => each.identity?.pipelineId));
       fill(errorBox);
-      updated.textContent = `${letters.length} shown · updated ${new Date().toLocaleTimeString()}`;
+      const more = page.nextPageToken ? " (more match: narrow the filters)" : "";
+      updated.textContent = `${letters.length} shown${more} · updated ${new Date().toLocaleTimeString()}`;
       const key = JSON.stringify(letters);
       if (key === lastRendered) return;
       lastRendered = key;

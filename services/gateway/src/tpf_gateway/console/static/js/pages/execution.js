@@ -158,8 +158,10 @@ export function renderExecution(main, { id }) {
   async function refreshInteraction(execution) {
     interactionBox.hidden = execution.status !== "WAITING_EXTERNAL";
     if (interactionBox.hidden) return;
-    const page = await api(consoleApi("/interactions"), { signal: controller.signal });
-    const mine = (page.interactions || []).filter((each) => each.executionId === id);
+    const pending = await listAll(consoleApi("/interactions"), "interactions", {}, {
+      signal: controller.signal,
+    });
+    const mine = pending.filter((each) => each.executionId === id);
     fill(
       interactionBox,
       h("h2", { id: "interaction-heading" }, "Waiting for"),

@@ -1,7 +1,7 @@
 // Pending interactions: what each waiting execution asks, soonest deadline first, refreshed
 // every few seconds; each can be completed with a JSON answer.
 
-import { api, consoleApi } from "../api.js";
+import { consoleApi, listAll } from "../api.js";
 import { openCompleteDialog } from "../actions.js";
 import { announce, details, fill, h, jsonBlock, notice, shortId, timeElement } from "../dom.js";
 import { poll } from "../poll.js";
@@ -57,8 +57,7 @@ export function renderInteractions(main) {
 
   async function refresh() {
     try {
-      const page = await api(consoleApi("/interactions"), { query: { pageSize: 200 } });
-      const interactions = page.interactions || [];
+      const interactions = await listAll(consoleApi("/interactions"), "interactions");
       const ids = new Set(interactions.map((each) => each.interactionId));
       if (seen) {
         const added = [...ids].filter((each) => !seen.has(each)).length;
