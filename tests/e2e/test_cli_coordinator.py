@@ -217,6 +217,10 @@ async def test_submit_status_history_list_and_an_unfinished_result(
 
     assert_fails(tpf("result", eid), "FAILED_PRECONDITION RESULT_NOT_READY: ")
     assert_fails(tpf("status", "no-such-execution"), "NOT_FOUND EXECUTION_NOT_FOUND: ")
+    # An id far too long: one line naming the limit (it printed a traceback).
+    too_long = tpf("status", "e" * 5_000)
+    assert_fails(too_long, "INVALID_ARGUMENT FIELD_INVALID: Shorten executionId to at most 256 ")
+    assert too_long.stderr.count("\n") == 1
 
     # What the worker receives is the input as the CLI encoded it.
     async with coordinator_client(suite.coordinator.target) as client:

@@ -428,6 +428,36 @@ async def test_submit_status_and_result_routes(gateway: Gateway) -> None:
         assert missing.headers[REASON_HEADER] == "EXECUTION_NOT_FOUND"
 
 
+async def test_long_identifiers_are_refused_with_their_limit_never_a_500(
+    gateway: Gateway,
+) -> None:
+    """Echoed unbounded, such ids overflowed gRPC's trailers: the gateway answered 500."""
+    for length in (300, 3_500, 7_000):
+        long_id = "e" * length
+        for path in (
+            f"{CP_BASE}/executions/{long_id}",
+            f"{CP_BASE}/executions/{long_id}/result",
+        ):
+            refused = await gateway.get(path)
+            assert refused.status == 400, refused.text[:300]
+            assert refused.headers[REASON_HEADER] == "FIELD_INVALID"
+            assert "at most 256 characters" in refused.text
+            assert long_id not in refused.text
+    body = submit_body()
+    body["pipelineId"] = "p" * 5_000
+    refused = await gateway.post(f"{CP_BASE}/executions", json_body=body)
+    assert (refused.status, refused.headers[REASON_HEADER]) == (400, "FIELD_INVALID")
+    assert refused.text == "Shorten pipelineId to at most 256 characters; it has 5000."
+    problem = await gateway.get(f"/v1/tenants/restaurant-demo/executions/{'e' * 3_500}/history")
+    assert problem.status == 400
+    assert problem.json()["reason"] == "FIELD_INVALID"
+    assert problem.json()["metadata"] == {
+        "field": "executionId",
+        "maxLength": "256",
+        "length": "3500",
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "status", "text"),
     [

@@ -34,7 +34,7 @@ from tpf_config import ROLE_ADMIN, ROLE_WORKER, CommonSettings, ConfigError
 from tpf_errors import ErrorKind, NotFound, TpfError
 from tpf_rpc.auth import current_principal
 from tpf_rpc.channel import client_channel
-from tpf_rpc.errors import error_info_of
+from tpf_rpc.errors import MAX_MESSAGE_CHARS, MAX_METADATA_VALUE_CHARS, error_info_of
 from tpf_rpc.server import serve
 
 SERVICE = "tpf.test.v1.ProbeService"
@@ -61,6 +61,11 @@ class ProbeService:
             "Release 1.2.3 does not exist; list releases to find one.",
             releaseVersion="1.2.3",
         )
+
+    async def echo_not_found(self, request: bytes, context: Any) -> bytes:
+        """Echoes the request into the message and the metadata, as an unknown id is."""
+        text = request.decode()
+        raise NotFound("EXECUTION_NOT_FOUND", f"Execution not found: {text}", executionId=text)
 
     async def crash(self, request: bytes, context: Any) -> bytes:
         raise RuntimeError(SECRET_DETAIL)
@@ -90,6 +95,7 @@ class ProbeService:
                     {
                         "Ok": unary(self.ok),
                         "NotFound": unary(self.not_found),
+                        "EchoNotFound": unary(self.echo_not_found),
                         "Crash": unary(self.crash),
                         "UnknownReason": unary(self.unknown_reason),
                         "AdminOnly": unary(self.admin_only),
@@ -234,6 +240,25 @@ async def test_tpf_error_becomes_its_code_with_exactly_one_error_info(
     assert (info.reason, info.domain) == ("RELEASE_NOT_FOUND", DOMAIN)
     assert dict(info.metadata) == {"releaseVersion": "1.2.3"}
     assert error_info_of(error) == info
+
+
+@pytest.mark.parametrize("text", ["x" * 3_500, "x" * 100_000, "é😀" * 3_000])
+async def test_an_error_echoing_long_input_keeps_its_code_and_reason(
+    channel: grpc.aio.Channel, text: str
+) -> None:
+    """Unbounded, the echo overflowed the trailers and the client saw INTERNAL."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await _unary(channel, "EchoNotFound")(text.encode(), metadata=_bearer(ADMIN_TOKEN))
+    error = raised.value
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    details = error.details() or ""
+    assert details.startswith("Execution not found: ")
+    assert details.endswith(" characters, cut]")
+    assert len(details) <= MAX_MESSAGE_CHARS
+    info = _only_error_info(error)
+    assert info.reason == "EXECUTION_NOT_FOUND"
+    assert len(info.metadata["executionId"]) <= MAX_METADATA_VALUE_CHARS
+    assert info.metadata["executionId"].startswith(text[:100])
 
 
 async def test_error_info_is_readable_from_the_aio_call(channel: grpc.aio.Channel) -> None:

@@ -1,5 +1,6 @@
 """TpfError and its mapping to a gRPC status with exactly one ErrorInfo."""
 
+import base64
 from collections.abc import Callable
 
 import grpc
@@ -23,17 +24,39 @@ from tpf_errors import (
     field_invalid,
     field_required,
 )
-from tpf_rpc.errors import KIND_TO_CODE, internal_error, is_known_reason, to_status
+from tpf_rpc.errors import (
+    KIND_TO_CODE,
+    MAX_MESSAGE_CHARS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_STATUS_BYTES,
+    bounded,
+    error_info_of,
+    internal_error,
+    is_known_reason,
+    to_status,
+)
 
 GRPC_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def _decode(status: grpc.Status) -> status_pb2.Status:
     """The google.rpc.Status a client would read from the trailing metadata."""
-    (key, value), *rest = status.trailing_metadata
-    assert key == GRPC_DETAILS_KEY
-    assert rest == []
+    [value] = [value for key, value in status.trailing_metadata if key == GRPC_DETAILS_KEY]
+    assert isinstance(value, bytes)
     return status_pb2.Status.FromString(value)
+
+
+def _trailer_bytes(status: grpc.Status) -> int:
+    """What the status costs in trailers: grpc-message percent-encoded, binary values in
+    base64."""
+    message = sum(
+        1 if 0x20 <= b <= 0x7E and b != 0x25 else 3 for b in status.details.encode("utf-8")
+    )
+    values = sum(
+        len(base64.b64encode(v)) if isinstance(v, bytes) else len(v)
+        for _, v in status.trailing_metadata
+    )
+    return message + values
 
 
 def _only_error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo:
@@ -161,3 +184,68 @@ def test_grpc_status_library_reads_back_what_to_status_wrote() -> None:
 def test_empty_domain_is_refused() -> None:
     with pytest.raises(ValueError, match="domain"):
         to_status(NotFound("RELEASE_NOT_FOUND", "x"), domain="")
+
+
+def test_bounded_keeps_short_text_and_cuts_long_text_with_a_marker() -> None:
+    assert bounded("short", 10) == "short"
+    cut = bounded("x" * 5_000, 100)
+    assert len(cut) == 100
+    assert cut.startswith("xxx") and cut.endswith("... [5000 characters, cut]")
+
+
+def test_long_input_echoed_into_an_error_is_cut_in_message_and_metadata() -> None:
+    long_id = "e" * 5_000
+    status = to_status(
+        NotFound("EXECUTION_NOT_FOUND", f"Execution not found: {long_id}", executionId=long_id),
+        domain="tpf.test",
+    )
+    assert status.code == grpc.StatusCode.NOT_FOUND
+    assert len(status.details) == MAX_MESSAGE_CHARS
+    assert status.details.endswith("characters, cut]")
+    info = _only_error_info(_decode(status))
+    assert info.reason == "EXECUTION_NOT_FOUND"
+    assert len(info.metadata["executionId"]) == MAX_METADATA_VALUE_CHARS
+    assert _trailer_bytes(status) <= MAX_STATUS_BYTES
+
+
+def test_a_message_of_characters_that_encode_long_is_shortened_to_fit_with_its_details() -> None:
+    status = to_status(NotFound("EXECUTION_NOT_FOUND", "é😀" * 1_000), domain="tpf.test")
+    assert _only_error_info(_decode(status)).reason == "EXECUTION_NOT_FOUND"
+    assert _trailer_bytes(status) <= MAX_STATUS_BYTES
+
+
+def test_details_too_large_for_the_trailers_degrade_to_the_plain_status() -> None:
+    """Never INTERNAL: the code and (cut) message go out without the ErrorInfo."""
+    metadata = {f"key{n}": "é" * 1_000 for n in range(40)}
+    status = to_status(NotFound("EXECUTION_NOT_FOUND", "Not here.", **metadata), domain="d")
+    assert status.code == grpc.StatusCode.NOT_FOUND
+    assert status.details == "Not here."
+    assert all(key != GRPC_DETAILS_KEY for key, _ in status.trailing_metadata)
+
+
+def test_unavailable_tells_the_callers_channel_not_to_retry_on_top() -> None:
+    unavailable = to_status(Unavailable("DATABASE_UNAVAILABLE", "Down."), domain="d")
+    assert ("grpc-retry-pushback-ms", "-1") in unavailable.trailing_metadata
+    not_found = to_status(NotFound("EXECUTION_NOT_FOUND", "No."), domain="d")
+    assert all(key != "grpc-retry-pushback-ms" for key, _ in not_found.trailing_metadata)
+
+
+def test_error_info_of_ignores_details_of_another_status() -> None:
+    """A call whose status was replaced on the way (details of NOT_FOUND, code INTERNAL) has
+    no ErrorInfo: a reason is not reported for the wrong code, and nothing raises."""
+    written = to_status(NotFound("EXECUTION_NOT_FOUND", "No."), domain="d")
+    mismatched = grpc.aio.AioRpcError(
+        grpc.StatusCode.INTERNAL,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*written.trailing_metadata),
+        details="something else",
+    )
+    assert error_info_of(mismatched) is None
+    matching = grpc.aio.AioRpcError(
+        grpc.StatusCode.NOT_FOUND,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*written.trailing_metadata),
+        details="No.",
+    )
+    info = error_info_of(matching)
+    assert info is not None and info.reason == "EXECUTION_NOT_FOUND"

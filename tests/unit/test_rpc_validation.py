@@ -3,7 +3,13 @@
 import pytest
 
 from tpf_errors import InvalidArgument
-from tpf_rpc.validation import filters_hash, page_size, required
+from tpf_rpc.validation import (
+    MAX_IDENTIFIER_CHARS,
+    filters_hash,
+    optional,
+    page_size,
+    required,
+)
 
 
 def test_required_strips_and_returns_the_value() -> None:
@@ -16,6 +22,30 @@ def test_required_refuses_blank_values_naming_the_field(value: str) -> None:
         required(value, "tenant_id")
     assert raised.value.reason == "FIELD_REQUIRED"
     assert raised.value.metadata == {"field": "tenant_id"}
+
+
+def test_required_refuses_values_over_the_limit_naming_it() -> None:
+    assert required("x" * MAX_IDENTIFIER_CHARS, "executionId") == "x" * MAX_IDENTIFIER_CHARS
+    with pytest.raises(InvalidArgument) as raised:
+        required("x" * 5_000, "executionId")
+    assert raised.value.reason == "FIELD_INVALID"
+    assert raised.value.metadata == {
+        "field": "executionId",
+        "maxLength": str(MAX_IDENTIFIER_CHARS),
+        "length": "5000",
+    }
+    assert f"at most {MAX_IDENTIFIER_CHARS} characters" in raised.value.message
+    assert "xxx" not in raised.value.message, "the value is not echoed"
+    with pytest.raises(InvalidArgument):
+        required("x" * 11, "key", max_chars=10)
+
+
+def test_optional_allows_empty_and_refuses_values_over_the_limit() -> None:
+    assert optional("  ", "pipelineId") == ""
+    assert optional(" p ", "pipelineId") == "p"
+    with pytest.raises(InvalidArgument) as raised:
+        optional("p" * 300, "pipelineId")
+    assert raised.value.reason == "FIELD_INVALID"
 
 
 @pytest.mark.parametrize(

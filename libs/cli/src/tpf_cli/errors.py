@@ -21,7 +21,8 @@ def describe_rpc_error(
 ) -> str:
     """The one-line explanation of a failed call to the `service` at `target`."""
     code = error.code()
-    details = error.details() or ""
+    # One line, whatever the message holds.
+    details = " ".join((error.details() or "").split())
     info = error_info_of(error)
     if info is None:
         # Our services put an ErrorInfo on every status they send; a status without one was

@@ -13,7 +13,7 @@ from tpf_errors._error import (
     Unauthenticated,
     Unavailable,
 )
-from tpf_errors._fields import field_invalid, field_required
+from tpf_errors._fields import field_invalid, field_required, field_too_long
 from tpf_errors._kind import ErrorKind
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "Unavailable",
     "field_invalid",
     "field_required",
+    "field_too_long",
 ]

@@ -4,19 +4,36 @@ fingerprint a page token is bound to (tokens themselves: tpf_rpc.paging)."""
 import hashlib
 import json
 
-from tpf_errors import InvalidArgument, field_required
+from tpf_errors import InvalidArgument, field_required, field_too_long
 
 FilterValue = str | int | bool | None
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Ids and names (tenants, pipelines, releases, workers, executions, ...). They are keys of
+# indexed columns, whose entries Postgres caps near 2.7 kB, and they appear in messages.
+MAX_IDENTIFIER_CHARS = 256
+# Keys built from field values (idempotency and correlation keys, failure classes).
+MAX_KEY_CHARS = 512
 
 
-def required(value: str, field: str) -> str:
-    """`value` stripped; INVALID_ARGUMENT (FIELD_REQUIRED) if blank."""
+def required(value: str, field: str, *, max_chars: int = MAX_IDENTIFIER_CHARS) -> str:
+    """`value` stripped; INVALID_ARGUMENT FIELD_REQUIRED if blank, FIELD_INVALID (naming the
+    limit) if longer than `max_chars`."""
     stripped = value.strip()
     if not stripped:
         raise field_required(field)
+    if len(stripped) > max_chars:
+        raise field_too_long(field, max_chars, len(stripped))
+    return stripped
+
+
+def optional(value: str, field: str, *, max_chars: int = MAX_IDENTIFIER_CHARS) -> str:
+    """`value` stripped, possibly empty; INVALID_ARGUMENT FIELD_INVALID (naming the limit) if
+    longer than `max_chars`."""
+    stripped = value.strip()
+    if len(stripped) > max_chars:
+        raise field_too_long(field, max_chars, len(stripped))
     return stripped
 
 

@@ -32,6 +32,7 @@ from tpf_errors import InvalidArgument
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
     filters_hash,
+    optional,
     page_size,
     required,
 )
@@ -137,8 +138,8 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
                 field="createdAfter",
             )
         filters = ListFilter(
-            pipeline_id=request.pipeline_id.strip(),
-            release_version=request.release_version.strip(),
+            pipeline_id=optional(request.pipeline_id, "pipelineId"),
+            release_version=optional(request.release_version, "releaseVersion"),
             statuses=statuses,
             created_after_ms=after_ms,
             created_before_ms=before_ms,

@@ -24,8 +24,10 @@ from tpf_coordinator.store.interactions_postgres import (
 from tpf_errors import InvalidArgument
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
+    MAX_KEY_CHARS,
     MAX_PAGE_SIZE,
     filters_hash,
+    optional,
     page_size,
 )
 
@@ -127,8 +129,8 @@ class InteractionServicer(interaction_service_pb2_grpc.InteractionServiceService
         self, request: pb.CompleteInteractionRequest, context: Context
     ) -> pb.CompleteInteractionResponse:
         principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
-        interaction_id = request.interaction_id.strip()
-        correlation_id = request.correlation_id.strip()
+        interaction_id = optional(request.interaction_id, "interactionId")
+        correlation_id = optional(request.correlation_id, "correlationId", max_chars=MAX_KEY_CHARS)
         resume_token = request.resume_token.strip()
         if not (interaction_id or correlation_id or resume_token):
             raise InvalidArgument(

@@ -18,7 +18,7 @@ from tpf_coordinator.domain.release_drift import (
 from tpf_coordinator.release_drift import ReleaseDriftReports
 from tpf_coordinator.servicers.access import CONTROL_PLANE_READ_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO
-from tpf_rpc.validation import required
+from tpf_rpc.validation import optional, required
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -99,6 +99,6 @@ class ReleaseDriftServicer(release_drift_service_pb2_grpc.ReleaseDriftServiceSer
         report = await self._reports.report(
             tenant,
             required(request.pipeline_id, "pipelineId"),
-            release_version=request.release_version.strip(),
+            release_version=optional(request.release_version, "releaseVersion"),
         )
         return report_to_proto(report)

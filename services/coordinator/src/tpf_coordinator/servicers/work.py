@@ -31,7 +31,7 @@ from tpf_coordinator.work_outcomes import (
 )
 from tpf_errors import InvalidArgument
 from tpf_rpc.auth import current_principal
-from tpf_rpc.validation import required
+from tpf_rpc.validation import MAX_KEY_CHARS, required
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
@@ -86,10 +86,14 @@ def _await_of(message: pb.AwaitRequestedOutcome) -> AwaitAsked:
                     interaction.interaction_id, "awaitRequested.interactions.interactionId"
                 ),
                 correlation_id=required(
-                    interaction.correlation_id, "awaitRequested.interactions.correlationId"
+                    interaction.correlation_id,
+                    "awaitRequested.interactions.correlationId",
+                    max_chars=MAX_KEY_CHARS,
                 ),
                 idempotency_key=required(
-                    spec.idempotency_key, "awaitRequested.interactions.idempotencyKey"
+                    spec.idempotency_key,
+                    "awaitRequested.interactions.idempotencyKey",
+                    max_chars=MAX_KEY_CHARS,
                 ),
                 causation_id=spec.causation_id,
                 item_index=spec.item_index if spec.HasField("item_index") else None,
@@ -151,7 +155,9 @@ def outcome_of(message: pb.WorkOutcome) -> Outcome:
     if kind == "failed":
         failed = message.failed
         return Failed(
-            failure_class=required(failed.failure_class, "failed.failureClass"),
+            failure_class=required(
+                failed.failure_class, "failed.failureClass", max_chars=MAX_KEY_CHARS
+            ),
             message=failed.message,
             retryable=failed.retryable,
             permanent_input_error=failed.permanent_input_error,

@@ -23,7 +23,9 @@ from tpf_registry.workers import WorkerRegistry
 from tpf_rpc.auth import ALL_TENANTS, current_principal
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
+    MAX_KEY_CHARS,
     filters_hash,
+    optional,
     page_size,
     required,
 )
@@ -52,9 +54,11 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             contract_version=required(request.contract_version, "contractVersion"),
             release_version=required(request.release_version, "releaseVersion"),
             protocol=protocol,
-            endpoint=normalize_endpoint(protocol, request.endpoint),
-            artifact_id=request.artifact_id.strip(),
-            artifact_digest=request.artifact_digest.strip(),
+            endpoint=normalize_endpoint(
+                protocol, optional(request.endpoint, "endpoint", max_chars=MAX_KEY_CHARS)
+            ),
+            artifact_id=optional(request.artifact_id, "artifactId"),
+            artifact_digest=optional(request.artifact_digest, "artifactDigest"),
         )
         worker = await self._registry.register(registration, actor=principal.subject)
         return pb.RegisterWorkerResponse(worker=self._view(worker))
@@ -112,8 +116,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         _, tenant = authorize(request.tenant_id, READ_ROLES)
         pipeline = required(request.pipeline_id, "pipelineId")
         limit = page_size(request.page_size)
-        contract_version = request.contract_version.strip()
-        release_version = request.release_version.strip()
+        contract_version = optional(request.contract_version, "contractVersion")
+        release_version = optional(request.release_version, "releaseVersion")
         scope = filters_hash(
             tenant=tenant,
             pipeline=pipeline,
