@@ -5,11 +5,12 @@ the gateway serving the console).
 An admin signs in, sees an execution submitted through the API appear, completes its
 interaction from the console (after a JSON mistake and an API refusal shown next to their
 fields) and sees it SUCCEEDED live; two executions fail, one is redriven from the dead-letter
-page with a fixed input, the other by a bulk redrive counted first; the releases page shows
-the active release, drift and workers, and drains one. A viewer token then sees every page and
-no action, and the API refuses its actions. No page logs an error (a Content-Security-Policy
-violation would). A screenshot of every page is saved under `.build/console-screenshots/`
-(and into `TPF_CONSOLE_SCREENSHOTS_DIR` when set: `docs/images` refreshes the README's).
+page with a fixed input, the other by a bulk redrive counted first; the releases page shows the
+active release, drift and workers. A viewer token then sees every page and no action, and the
+API refuses its actions; last, the admin drains a worker and undrains it. No page logs an error
+(a Content-Security-Policy violation would). A screenshot of every page is saved under
+`.build/console-screenshots/` (and into `TPF_CONSOLE_SCREENSHOTS_DIR` when set: `docs/images`
+refreshes the README's).
 """
 
 from __future__ import annotations
@@ -329,6 +330,8 @@ async def test_an_operator_triages_from_the_console(
     await page.get_by_role("button", name=re.compile(r"^Drain worker ")).first.click()
     await page.get_by_role("dialog").get_by_role("button", name="Drain worker").click()
     await expect(worker_row).to_contain_text("DRAINING", timeout=10_000)
+    await page.get_by_role("button", name=re.compile(r"^Undrain worker ")).click()
+    await expect(worker_row).to_contain_text("HEALTHY", timeout=10_000)
 
     await viewer_context.close()
     await context.close()

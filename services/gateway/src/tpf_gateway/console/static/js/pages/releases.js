@@ -85,7 +85,7 @@ function driftSection(drift) {
   );
 }
 
-function workersSection(drift, pipeline, onChanged) {
+function workersSection(drift, pipeline, onChanged, showError) {
   const rows = (drift.workers || []).map(({ worker, servesActiveRelease, lastHealthyWorkerFor }) =>
     h(
       "tr",
@@ -119,7 +119,21 @@ function workersSection(drift, pipeline, onChanged) {
               "Drain…",
             )
           : worker.state === "DRAINING"
-            ? `draining since ${new Date(worker.drainingSinceEpochMs).toLocaleTimeString()}`
+            ? [
+                `draining since ${new Date(worker.drainingSinceEpochMs).toLocaleTimeString()} `,
+                canAdminister()
+                  ? h(
+                      "button",
+                      {
+                        type: "button",
+                        class: "secondary small",
+                        "aria-label": `Undrain worker ${worker.workerId}`,
+                        onclick: () => undrain(pipeline, worker, onChanged, showError),
+                      },
+                      "Undrain",
+                    )
+                  : null,
+              ]
             : null,
       ),
     ),
@@ -162,6 +176,20 @@ function drain(pipeline, worker, lastFor, onChanged) {
       return true;
     },
   });
+}
+
+async function undrain(pipeline, worker, onChanged, showError) {
+  try {
+    await api(
+      v1(`/pipelines/${segment(pipeline)}/workers/${segment(worker.workerId)}:undrain`),
+      { method: "POST", body: {} },
+    );
+    showError("");
+    announce(`Worker ${worker.workerId} takes work again.`);
+  } catch (error) {
+    showError(`Undrain: ${error.describe ? error.describe() : error}`);
+  }
+  onChanged();
 }
 
 function releasesSection(releases) {
@@ -235,6 +263,8 @@ export function renderReleases(main, { params }) {
   );
   const content = h("div", {});
   const updated = h("p", { class: "updated" });
+  const errorBox = h("div", { class: "error-slot" });
+  const showError = (message) => fill(errorBox, message ? notice(message, "error") : "");
   let lastRendered = "";
 
   async function refresh() {
@@ -248,7 +278,10 @@ export function renderReleases(main, { params }) {
     try {
       const drift = await api(v1(`${base}/releases:drift`));
       key.push({ ...drift, observedAtEpochMs: 0 });
-      sections.push(driftSection(drift), workersSection(drift, pipeline, () => poller.now()));
+      sections.push(
+        driftSection(drift),
+        workersSection(drift, pipeline, () => poller.now(), showError),
+      );
     } catch (error) {
       sections.push(notice(`Release drift: ${error.describe ? error.describe() : error}`, "error"));
     }
@@ -284,7 +317,7 @@ export function renderReleases(main, { params }) {
     window.history.replaceState(null, "", `#/releases?pipeline=${encodeURIComponent(pipeline)}`);
     poller.now().then(() => announce(`Showing pipeline ${pipeline}.`));
   });
-  fill(main, h("h1", {}, "Releases and workers"), form, updated, content);
+  fill(main, h("h1", {}, "Releases and workers"), form, updated, errorBox, content);
   const poller = poll(refresh, REFRESH_MS);
   return () => poller.stop();
 }
