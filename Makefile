@@ -22,7 +22,7 @@ export UV_SYSTEM_CERTS := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup proto lint format breaking api-baseline test test-fast dev clean system-deps
+.PHONY: help setup proto lint format breaking api-baseline test test-fast dev chaos clean system-deps
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,8 +87,14 @@ test: setup system-deps lint breaking ## lint, breaking check and the whole test
 test-fast: setup ## tests only, no lint
 	$(BIN)/python -m pytest -q -x
 
-dev: setup ## run the suite on embedded Postgres (Ctrl-C stops it)
+dev: setup ## run the suite on embedded Postgres, restarting what exits (Ctrl-C stops it)
 	$(BIN)/python -m tpf_devserver
+
+# `make test` runs the same campaign with 70 orders (tests/chaos/test_campaign.py).
+CHAOS_EXECUTIONS ?= 300
+
+chaos: setup ## crash campaign: orders over REST, gRPC and SQS on make dev's suite while each process type is killed; checks the database (CHAOS_EXECUTIONS=300)
+	$(BIN)/python -m tests.chaos.campaign --executions $(CHAOS_EXECUTIONS)
 
 clean: ## remove generated code and environments (keeps .tpf/ data)
 	rm -rf $(VENV) $(TOOLS) $(GEN)/tpf $(GEN)/org $(GEN)/.generated .build $(TS)/node_modules $(TS)/dist
