@@ -208,6 +208,8 @@ async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | N
         stopped.cancel()
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Until the cancellation is processed the task is neither cancelled nor done; wait
+            # for it without swallowing a cancellation of our own (that would leave us reading
+            # the result of an unfinished task: InvalidStateError).
+            await asyncio.wait({task})
     return None if task.cancelled() else task.result()
