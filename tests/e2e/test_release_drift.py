@@ -130,8 +130,14 @@ async def register_v2(suite: Suite, tmp_path: Path) -> BuiltRelease:
 
 
 async def register_v1_worker_again(suite: Suite, identity: WorkerIdentity) -> None:
-    """Register v1's local worker again: a fresh record, HEALTHY, not draining."""
+    """The operator undrains v1's local worker (a drain sticks through re-registration), and
+    it registers again: HEALTHY, not draining."""
     async with registry_client(suite.registry.target) as client:
+        await client.workers.UndrainWorker(
+            wspb.UndrainWorkerRequest(
+                tenant_id=suite.tenant, pipeline_id=PIPELINE, worker_id=V1_WORKER
+            )
+        )
         await client.workers.RegisterWorker(
             wspb.RegisterWorkerRequest(
                 tenant_id=suite.tenant,
