@@ -26,12 +26,13 @@ from tests.harness.moto import MotoServer
 from tests.harness.wait import wait_until
 from tests.support.coordinator_client import CoordinatorClient, coordinator_client
 from tests.support.fake_dispatcher import FakeDispatcher, failed, submit_all
-from tests.support.registry_client import ADMIN
+from tests.support.registry_client import ADMIN, registry_client
 from tests.support.release_artifacts import PIPELINE_ID
 from tests.support.restaurant import ORDER_TYPE, TRANSITION, order
 from tpf.common.v1 import execution_status_pb2 as st
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import work_service_pb2 as wpb
+from tpf.registry.v1 import worker_service_pb2 as wspb
 
 pytestmark = pytest.mark.e2e
 
@@ -298,8 +299,15 @@ async def test_poison_messages_are_rejected_and_dead_lettered_with_the_reason(
 async def test_a_message_failing_transiently_is_dead_lettered_after_max_receives(
     suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
 ) -> None:
+    # The pipeline's only worker is drained: nothing can run it. Transient (a worker may come
+    # back), but no outage of the suite, so the receive limit applies.
+    async with registry_client(suite.registry.target) as registry:
+        await registry.workers.DrainWorker(
+            wspb.DrainWorkerRequest(
+                tenant_id=suite.tenant, pipeline_id=PIPELINE_ID, worker_id="local-worker"
+            )
+        )
     start_service(BRIDGE, bridge_env(suite, moto_server, queues, TPF_SQS_MAX_RECEIVES="2"))
-    suite.coordinator.kill()
     message_id = await send(
         sqs, queues.submit, submit_body(suite, key="k", reply_to=queues.replies)
     )
@@ -309,8 +317,35 @@ async def test_a_message_failing_transiently_is_dead_lettered_after_max_receives
 
     assert entry["messageId"] == message_id and entry["cause"] == "receives_exhausted"
     assert entry["grpcCode"] == "UNAVAILABLE" and entry["receiveCount"] == 2
-    assert rejected["reason"] == entry["reason"]
+    assert entry["reason"] == rejected["reason"] == "NO_WORKER_AVAILABLE"
     assert await queue_depth(sqs, queues.submit) == 0
+
+
+async def test_a_message_outlives_a_coordinator_outage_past_max_receives(
+    suite: Suite, moto_server: MotoServer, queues: Queues, sqs: Any, start_service: Any
+) -> None:
+    """An outage is not the message's fault: it is redelivered, not dead-lettered, and goes
+    through once the coordinator is back."""
+    bridge = start_service(BRIDGE, bridge_env(suite, moto_server, queues, TPF_SQS_MAX_RECEIVES="2"))
+    suite.coordinator.kill()
+    message_id = await send(
+        sqs, queues.submit, submit_body(suite, key="k", reply_to=queues.replies)
+    )
+
+    def retried() -> int:
+        lines = [line for line in bridge.log_text().splitlines() if message_id in line]
+        return sum("retried in" in line for line in lines)
+
+    await wait_until(lambda: retried() >= 3, timeout_s=60, what="three receives, all refused")
+    log = bridge.log_text()
+    assert "COORDINATOR_UNAVAILABLE: The coordinator cannot be reached" in log
+    assert "127.0.0.1" not in next(line for line in log.splitlines() if "retried in" in line)
+    assert await queue_depth(sqs, queues.dead_letters) == 0
+
+    await asyncio.to_thread(suite.coordinator.restart)
+    [reply] = await take(sqs, queues.replies, 1, timeout_s=60)
+    assert (reply["type"], reply["messageId"]) == ("submitted", message_id)
+    assert await queue_depth(sqs, queues.dead_letters) == 0
 
 
 async def test_a_slow_call_keeps_its_message_invisible_until_answered(

@@ -64,6 +64,34 @@ def test_no_active_release_is_409_with_the_service_message(routes: list[Route]) 
     assert (problem.status, problem.message, problem.reason) == (409, text, "NO_ACTIVE_RELEASE")
 
 
+@pytest.mark.parametrize(
+    ("rpc", "code", "status", "reason"),
+    [
+        ("GetExecution", grpc.StatusCode.UNAVAILABLE, 503, "COORDINATOR_UNAVAILABLE"),
+        ("SubmitExecution", grpc.StatusCode.DEADLINE_EXCEEDED, 504, "COORDINATOR_UNAVAILABLE"),
+        ("ListReleases", grpc.StatusCode.UNAVAILABLE, 503, "REGISTRY_UNAVAILABLE"),
+        ("DrainWorker", grpc.StatusCode.CANCELLED, 503, "REGISTRY_UNAVAILABLE"),
+    ],
+)
+def test_a_service_that_did_not_answer_is_named_and_its_address_is_not_sent(
+    routes: list[Route], rpc: str, code: grpc.StatusCode, status: int, reason: str
+) -> None:
+    transport = UpstreamError(
+        code,
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:51051: "
+        "Failed to connect to remote host: Connection refused",
+    )
+    for route in [r for r in routes if r.method.name == rpc]:
+        problem = problem_of(route, transport)
+        assert (problem.status, problem.reason, problem.domain) == (status, reason, "tpf.gateway")
+        assert "127.0.0.1" not in problem.message and "51051" not in problem.message
+        for tpf_style in (True, False):
+            response = render(problem, tpf_style=tpf_style)
+            assert response.headers[REASON_HEADER] == reason
+            assert isinstance(response.body, bytes)
+            assert b"127.0.0.1" not in response.body
+
+
 def test_unknown_execution_is_not_found_text_on_status_but_named_on_redrive(
     routes: list[Route],
 ) -> None:
@@ -128,13 +156,6 @@ def test_result_not_ready_is_recovered_only_on_tpf_result_route(routes: list[Rou
     failure = error(grpc.StatusCode.FAILED_PRECONDITION, "RESULT_NOT_READY")
     assert recovery_for(route_of(routes, "GetExecutionResult"), failure) is not None
     assert recovery_for(route_of(routes, "GetExecution"), failure) is None
-
-
-def test_unavailable_without_error_info_is_503(routes: list[Route]) -> None:
-    problem = problem_of(
-        route_of(routes, "GetExecution"), UpstreamError(grpc.StatusCode.UNAVAILABLE, "down")
-    )
-    assert (problem.status, problem.reason) == (503, "")
 
 
 def test_tpf_rendering_is_plain_text_with_reason_header() -> None:

@@ -44,16 +44,46 @@ def test_refusals_are_classified_by_code_and_reason(
     assert refusal.message == f"{reason} happened" and refusal.metadata == {"k": "v"}
 
 
-def test_a_failure_without_error_info_is_the_coordinator_being_unreachable() -> None:
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "The coordinator did not answer in time"),
+        (grpc.StatusCode.UNAVAILABLE, "The coordinator cannot be reached"),
+    ],
+)
+def test_a_failure_without_error_info_is_the_coordinator_being_unreachable(
+    code: grpc.StatusCode, message: str
+) -> None:
     error = grpc.aio.AioRpcError(
-        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata()
+        code,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(),
+        details="failed to connect to all addresses; last error: ipv4:10.0.0.7:50051",
     )
     refusal = refusal_of_rpc_error(error)
-    assert (refusal.reason, refusal.code, refusal.is_permanent) == (
+    assert (refusal.reason, refusal.code, refusal.message) == (
         "COORDINATOR_UNAVAILABLE",
-        "DEADLINE_EXCEEDED",
-        False,
+        code.name,
+        message,
     )
+    assert (refusal.is_permanent, refusal.is_outage) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("reason", "is_outage"),
+    [
+        ("DATABASE_UNAVAILABLE", True),
+        ("REGISTRY_UNAVAILABLE", True),
+        ("ARTIFACT_STORE_UNAVAILABLE", True),
+        # Nothing runs the pipeline: the sender is told once the receives are spent.
+        ("NO_WORKER_AVAILABLE", False),
+    ],
+)
+def test_a_dependency_being_down_is_an_outage_with_its_real_cause(
+    reason: str, is_outage: bool
+) -> None:
+    refusal = refusal_of_rpc_error(rpc_error(ErrorKind.UNAVAILABLE, reason))
+    assert (refusal.reason, refusal.is_permanent, refusal.is_outage) == (reason, False, is_outage)
 
 
 def test_the_bridges_own_validation_is_permanent() -> None:

@@ -16,8 +16,10 @@ from tpf_rpc.client_tracing import ClientSpans
 from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.tls import ClientCertificates
 
-# UNAVAILABLE means the call did not run, or the server asked for a retry
-# (DATABASE_UNAVAILABLE, ...); our mutating RPCs take request ids, so a replay is safe.
+# Retried: UNAVAILABLE made by the gRPC library (the call reached no service; our mutating RPCs
+# take request ids, so a replay is safe anyway). A service's own UNAVAILABLE (its database or
+# the registry is down) carries server pushback (tpf_rpc.errors) and is not retried here: the
+# service already waited, and one retry layer per call path keeps waits from multiplying.
 # round_robin: a target naming several replicas (`dns:///` of a headless Service, or
 # `ipv4:host:port,host:port`) spreads calls over every replica that answers and skips one that
 # went away; with one address it behaves as the default pick_first.
@@ -44,8 +46,9 @@ _SERVICE_CONFIG_WITHOUT_RETRIES: Final[dict[str, Any]] = {
 
 # Codes after which the same call may work later: it may not have reached a healthy service
 # (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED), the service asked for a retry (ABORTED,
-# RESOURCE_EXHAUSTED), or it lost its database mid-call (INTERNAL, UNKNOWN). Callers that keep
-# retrying across outages (the dispatcher, the SQS bridge) treat exactly these as transient.
+# RESOURCE_EXHAUSTED), or it lost its database mid-call (INTERNAL, UNKNOWN). The SQS bridge
+# treats exactly these as transient (the dispatcher repeats only UNAVAILABLE and
+# DEADLINE_EXCEEDED: tpf_dispatcher.retrying).
 TRANSIENT_CODES: Final = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,

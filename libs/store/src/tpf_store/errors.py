@@ -16,11 +16,16 @@ def database_unavailable(error: Exception) -> TpfError | None:
     the statement itself (constraint violations, bad SQL) are bugs and stay INTERNAL.
     """
     if isinstance(error, PoolTimeout | psycopg.OperationalError):
-        return Unavailable(
-            "DATABASE_UNAVAILABLE",
-            "The database cannot be reached right now; retry the call later",
-        )
+        return database_unavailable_error()
     return None
+
+
+def database_unavailable_error() -> TpfError:
+    """UNAVAILABLE DATABASE_UNAVAILABLE, as every service answers it."""
+    return Unavailable(
+        "DATABASE_UNAVAILABLE",
+        "The database cannot be reached right now; retry the call later",
+    )
 
 
 def text_not_storable(error: Exception) -> TpfError | None:

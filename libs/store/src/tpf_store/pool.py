@@ -28,6 +28,11 @@ Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[TupleRow]]
 # libpq's connect_timeout has a floor of 2 seconds; a single attempt should not eat the whole
 # startup budget when the server is unreachable rather than refusing.
 _CONNECT_TIMEOUT_S = 5
+# How long a call waits for a connection before it answers DATABASE_UNAVAILABLE. The pool keeps
+# reconnecting meanwhile, so this wait is the call's one retry of the database; short, so that
+# every API answers within 5 s while Postgres is down, including a call that reaches the
+# database through another service (the coordinator asking the registry).
+DEFAULT_ACQUIRE_TIMEOUT_S = 2.5
 
 
 async def open_pool(
@@ -37,7 +42,7 @@ async def open_pool(
     max_size: int = 10,
     name: str = "tpf",
     open_timeout_s: float = 30.0,
-    acquire_timeout_s: float = 10.0,
+    acquire_timeout_s: float = DEFAULT_ACQUIRE_TIMEOUT_S,
 ) -> Pool:
     """Open a pool and wait until `min_size` connections are established.
 
@@ -46,7 +51,9 @@ async def open_pool(
     checkout, so connections broken by a Postgres restart are replaced rather than handed out.
     Raises psycopg_pool.PoolTimeout if the database is not reachable within `open_timeout_s`.
     A call waits at most `acquire_timeout_s` for a connection (PoolTimeout), so a caller learns
-    that the database is down in seconds rather than after psycopg's default of 30 s.
+    that the database is down in seconds rather than after psycopg's default of 30 s. With a
+    healthy database a wait that long means every connection is busy for seconds: answering
+    UNAVAILABLE then is the honest answer too.
     """
     pool: Pool = AsyncConnectionPool(
         url,

@@ -25,6 +25,7 @@ from tpf.registry.v1 import worker_service_pb2 as wpb
 from tpf_coordinator.domain.retry import RetrySettings
 from tpf_errors import FailedPrecondition, NotFound, TpfError, Unavailable
 from tpf_rpc.errors import error_info_of
+from tpf_store.errors import database_unavailable_error
 
 _MULTI_CARDINALITIES = frozenset({"ONE_TO_MANY", "MANY_TO_MANY", "EXPANSION"})
 _SINGLE_CARDINALITIES = frozenset({"MANY_TO_ONE", "REDUCTION"})
@@ -133,6 +134,10 @@ def release_info(release: release_pb2.Release) -> ReleaseInfo:
 
 def _registry_error(error: grpc.aio.AioRpcError) -> TpfError:
     info = error_info_of(error)
+    if info is not None and info.reason == "DATABASE_UNAVAILABLE":
+        # The registry is up and its Postgres is not: the cause the client should see (the
+        # registry's database is usually the coordinator's server too).
+        return database_unavailable_error()
     if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(
             "REGISTRY_UNAVAILABLE",

@@ -9,6 +9,8 @@ each with the TPF_WIRE section it comes from:
   an empty 404, `Invalid request payload`, `<field> is required`).
 - `ROUTE_ADAPTATIONS`: per route, error overrides that win over `TPF_ERRORS` (a different
   status or text), and recoveries: an error the route answers with a 200 body instead.
+- A call the service never answered (no ErrorInfo: down, unreachable, too slow) is
+  `503`/`504` with reason `COORDINATOR_UNAVAILABLE` or `REGISTRY_UNAVAILABLE`, on every route.
 
 Response shapes need no entry here: bare arrays and bare records are the protos'
 `response_body`, and enum names, int64 numbers and nulls are `tpf_json`'s rules for every route.
@@ -16,12 +18,14 @@ Response shapes need no entry here: bare arrays and bare records are the protos'
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from string import Formatter
 from types import MappingProxyType
 from typing import Any
 
+import grpc
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
@@ -30,6 +34,8 @@ from tpf_gateway.problems import GATEWAY_DOMAIN, Problem, http_status_of
 from tpf_gateway.routes import Route
 from tpf_gateway.tpf_json import Json, message_to_json
 from tpf_gateway.upstream import UpstreamError
+
+log = logging.getLogger(__name__)
 
 # Runs one more RPC on the route's upstream: (method, request) → response message.
 Caller = Callable[[MethodDescriptor, Message], Awaitable[Any]]
@@ -131,8 +137,19 @@ def recovery_for(route: Route, error: UpstreamError) -> Recovery | None:
     return adaptation_of(route).recoveries.get(error.reason)
 
 
+# A failure with no ErrorInfo was made by the gRPC library on the gateway's side: the service
+# did not answer (down, unreachable, or not in time).
+_UNANSWERED = {
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.CANCELLED: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
 def problem_of(route: Route, error: UpstreamError) -> Problem:
     """The answer to a failed RPC on `route`."""
+    if not error.reason and error.code in _UNANSWERED:
+        return _unanswered(route, error)
     override = _override(route, error.reason)
     status = http_status_of(error.code)
     message = error.message
@@ -148,6 +165,23 @@ def problem_of(route: Route, error: UpstreamError) -> Problem:
         domain=error.domain or GATEWAY_DOMAIN,
         metadata=error.metadata,
         empty_tpf_body=empty,
+    )
+
+
+def _unanswered(route: Route, error: UpstreamError) -> Problem:
+    """`<SERVICE>_UNAVAILABLE`, in words a client can act on. The gRPC library's text names
+    the address it tried, an internal detail: it goes to the log, not to the client."""
+    service = route.upstream
+    log.warning("%s gave no answer to %s: %s", service.value, route.key, error)
+    if error.code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"The {service.value} did not answer in time; retry later"
+    else:
+        message = f"The {service.value} cannot be reached right now; retry later"
+    return Problem(
+        status=_UNANSWERED[error.code],
+        message=message,
+        reason=f"{service.name}_UNAVAILABLE",
+        domain=GATEWAY_DOMAIN,
     )
 
 

@@ -64,7 +64,9 @@ class Bridge:
                 f"No AWS region: set {env_var_name(BridgeSettings, 'sqs_region')} or AWS_REGION"
             ) from None
         tls = await asyncio.to_thread(client_certificates_of, settings)
-        channel = client_channel(settings.coordinator_target, token=token, tls=tls)
+        # No retry policy: redelivery (with its backoff) is the one retry layer of a message,
+        # and the terminal-event feed retries in its own loop.
+        channel = client_channel(settings.coordinator_target, token=token, tls=tls, retries=False)
         self._resources.push_async_callback(channel.close)
         queues = SqsQueues(client)
         executions = execution_service_pb2_grpc.ExecutionServiceStub(channel)

@@ -2,7 +2,9 @@
 
 A message is deleted only after (a) the coordinator accepted the call and the reply was sent,
 or (b) the bridge gave up on it: a permanent refusal, or a transient failure on its
-`max_receives`-th receive. Giving up means a `rejected` reply (when a reply queue is known) and
+`max_receives`-th receive. An outage (the coordinator, its database or the registry is down)
+is not the message's fault and never makes the bridge give up: the message is redelivered
+until the outage ends. Giving up means a `rejected` reply (when a reply queue is known) and
 an entry in the bridge's dead-letter queue holding the reason and the original body. Anything
 else (a transient failure, a crash, a kill -9) leaves the message on its queue, and SQS
 delivers it again once its visibility timeout runs out. Repeats are harmless: a submit carries
@@ -203,7 +205,10 @@ class QueueConsumer:
         tenant_id: str,
         client_request_id: str | None,
     ) -> None:
-        if refusal.is_permanent or message.receive_count >= self._policy.max_receives:
+        receives_exhausted = (
+            message.receive_count >= self._policy.max_receives and not refusal.is_outage
+        )
+        if refusal.is_permanent or receives_exhausted:
             cause = CAUSE_PERMANENT if refusal.is_permanent else CAUSE_RECEIVES_EXHAUSTED
             await self._give_up(
                 message,
@@ -217,12 +222,13 @@ class QueueConsumer:
         # Retry sooner than a full visibility timeout, backing off with each receive.
         delay_s = min(self._policy.visibility_timeout_s, 2**message.receive_count)
         log.warning(
-            "coordinator call failed (%s %s); message %s retried in %d s",
+            "coordinator call failed (%s %s: %s); message %s retried in %d s",
             refusal.code,
             refusal.reason,
+            refusal.message,
             message.message_id,
             delay_s,
-            extra={"receive_count": message.receive_count},
+            extra={"receive_count": message.receive_count, "outage": refusal.is_outage},
         )
         await self._queues.hide(message, seconds=delay_s)
         self._count(OUTCOME_RETRIED)

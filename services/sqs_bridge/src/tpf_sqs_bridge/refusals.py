@@ -1,9 +1,11 @@
 """Why a message was not accepted, and whether trying it again could ever help.
 
 Permanent refusals (the message itself is wrong, or the state it names forbids it) are replied
-and dead-lettered at once. Transient ones (the coordinator is down, slow or overloaded, or the
+and dead-lettered at once. Transient ones (the coordinator is slow or overloaded, or the
 bridge's own token is refused) leave the message on its queue for redelivery, until the receive
-limit is reached. The gRPC status-code litmus test decides (CONVENTIONS §4).
+limit is reached. An outage (the coordinator, its database or the registry cannot be reached)
+says nothing about the message: it is redelivered for as long as the outage lasts, never
+dead-lettered for it. The gRPC status-code litmus test decides.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from tpf_rpc.errors import error_info_of
 _TRANSIENT_CODES = TRANSIENT_CODES | {grpc.StatusCode.UNAUTHENTICATED}
 # RESOURCE_EXHAUSTED reasons that no amount of waiting fixes.
 _PERMANENT_REASONS = frozenset({"PAYLOAD_TOO_LARGE"})
-# The reason reported when a failed call carries no ErrorInfo (the channel failed, not the
-# coordinator's logic).
-_REASON_WITHOUT_INFO = {
-    grpc.StatusCode.UNAVAILABLE: "COORDINATOR_UNAVAILABLE",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "COORDINATOR_UNAVAILABLE",
-    grpc.StatusCode.CANCELLED: "COORDINATOR_UNAVAILABLE",
+# A failed call without ErrorInfo was made by the gRPC library here: the coordinator did not
+# answer. Said in our words: the library's text names internal addresses.
+_UNANSWERED = {
+    grpc.StatusCode.UNAVAILABLE: "The coordinator cannot be reached",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "The coordinator did not answer in time",
+    grpc.StatusCode.CANCELLED: "The call to the coordinator was cancelled",
 }
+# What the coordinator answers when something it needs is down.
+_OUTAGE_REASONS = frozenset(
+    {"DATABASE_UNAVAILABLE", "REGISTRY_UNAVAILABLE", "ARTIFACT_STORE_UNAVAILABLE"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,8 @@ class Refusal:
     code: str
     is_permanent: bool
     metadata: dict[str, str] = field(default_factory=dict)
+    # A dependency is down: redeliver for as long as it takes, never dead-letter.
+    is_outage: bool = False
 
 
 def refusal_of_invalid_message(error: TpfError) -> Refusal:
@@ -57,7 +65,15 @@ def refusal_of_rpc_error(error: grpc.aio.AioRpcError) -> Refusal:
     """Classify a failed coordinator call."""
     code = error.code()
     info = error_info_of(error)
-    reason = info.reason if info is not None else _REASON_WITHOUT_INFO.get(code, "INTERNAL")
+    if info is None and code in _UNANSWERED:
+        return Refusal(
+            reason="COORDINATOR_UNAVAILABLE",
+            message=_UNANSWERED[code],
+            code=code.name,
+            is_permanent=False,
+            is_outage=True,
+        )
+    reason = info.reason if info is not None else "INTERNAL"
     is_transient = code in _TRANSIENT_CODES and reason not in _PERMANENT_REASONS
     return Refusal(
         reason=reason,
@@ -65,4 +81,5 @@ def refusal_of_rpc_error(error: grpc.aio.AioRpcError) -> Refusal:
         code=code.name,
         is_permanent=not is_transient,
         metadata=dict(info.metadata) if info is not None else {},
+        is_outage=code == grpc.StatusCode.UNAVAILABLE and reason in _OUTAGE_REASONS,
     )
