@@ -252,12 +252,20 @@ async def test_register_heartbeat_drain_list_resolve_deregister(
         )
         assert list(only_grpc.workers) == []
 
-        # Re-registering replaces the record and clears draining, as TPF does.
+        # Re-registering replaces the record but keeps the drain (TPF would clear it): a
+        # restarted worker does not undo the operator's decision; an undrain does.
         replaced = await client.workers.RegisterWorker(
             registration(built, "grpc-worker", protocol="grpc", endpoint="10.0.0.9:50061")
         )
-        assert replaced.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+        assert replaced.worker.state == worker_pb2.WORKER_STATE_DRAINING
         assert replaced.worker.endpoint == "10.0.0.9:50061"
+        undrained = await client.workers.UndrainWorker(
+            pb.UndrainWorkerRequest(
+                tenant_id=TENANT, pipeline_id=PIPELINE_ID, worker_id="grpc-worker"
+            )
+        )
+        assert undrained.worker.state == worker_pb2.WORKER_STATE_HEALTHY
+        assert undrained.worker.draining_since_epoch_ms == 0
 
         listed = await client.workers.ListWorkers(
             pb.ListWorkersRequest(tenant_id=TENANT, pipeline_id=PIPELINE_ID, page_size=1)
