@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from tests.harness.ports import free_port
 from tests.harness.wait import wait_until
 from tpf_store import EmbeddedPostgres, open_pool, wait_for_database
+from tpf_store.pool import RECENTLY_USED_S, TrackedConnection, check_unless_recently_used
 
 
 @pytest.fixture
@@ -54,6 +56,7 @@ async def test_pool_replaces_connections_broken_by_a_postgres_restart(
 
         await asyncio.to_thread(embedded.kill)
         await asyncio.to_thread(embedded.start)
+        await asyncio.sleep(RECENTLY_USED_S)
 
         # Without the checkout check the pool would hand out a connection to the dead server.
         async with pool.connection() as conn:
@@ -63,6 +66,51 @@ async def test_pool_replaces_connections_broken_by_a_postgres_restart(
         assert new_backend != old_backend
     finally:
         await pool.close()
+
+
+async def test_a_connection_broken_moments_after_use_fails_one_call_and_is_replaced(
+    embedded: EmbeddedPostgres,
+) -> None:
+    await asyncio.to_thread(embedded.start)
+    pool = await open_pool(embedded.url, min_size=1, max_size=1)
+    try:
+        async with pool.connection() as conn:
+            backend = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
+        assert backend is not None
+        async with await psycopg.AsyncConnection.connect(embedded.url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", backend)
+
+        # Returned an instant ago, the connection is handed out unchecked: its call fails
+        # (DATABASE_UNAVAILABLE for a client) and the pool discards it.
+        with pytest.raises(psycopg.OperationalError):
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        async with pool.connection() as conn:
+            fresh = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
+        assert fresh is not None and fresh != backend
+    finally:
+        await pool.close()
+
+
+async def test_the_checkout_check_runs_only_for_connections_idle_past_the_window(
+    embedded: EmbeddedPostgres,
+) -> None:
+    await asyncio.to_thread(embedded.start)
+    conn = await TrackedConnection.connect(embedded.url, autocommit=True)
+    try:
+        backend = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
+        async with await psycopg.AsyncConnection.connect(embedded.url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", backend)
+        await asyncio.sleep(0.2)  # the backend is gone; libpq does not know it yet
+
+        conn.returned_at = time.monotonic()
+        await check_unless_recently_used(conn)  # no round trip: nothing notices
+
+        conn.returned_at = time.monotonic() - RECENTLY_USED_S
+        with pytest.raises(psycopg.OperationalError):
+            await check_unless_recently_used(conn)
+    finally:
+        await conn.close()
 
 
 async def test_open_pool_gives_up_when_the_database_is_unreachable() -> None:
