@@ -31,8 +31,9 @@ from psycopg.rows import dict_row
 
 from tpf_coordinator.domain.model import ExecutionState, ExecutionStatus
 from tpf_coordinator.domain.transitions import Claim, apply
+from tpf_coordinator.store.protocol import ClaimFilter
 from tpf_coordinator.store.records import ExecutionRecord
-from tpf_coordinator.store.work_postgres import ClaimFilter, PostgresWorkStore
+from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_errors import TpfError
 from tpf_store import open_pool
 

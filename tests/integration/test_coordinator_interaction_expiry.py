@@ -13,9 +13,11 @@ import pytest
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.interactions import CompletionRequest, Interactions
 from tpf_coordinator.store.executions_postgres import PostgresExecutionStore
-from tpf_coordinator.store.interactions_postgres import PendingFilter, PostgresInteractionStore
+from tpf_coordinator.store.interactions_postgres import PostgresInteractionStore
 from tpf_coordinator.store.leases_postgres import RowLeaseStore
-from tpf_coordinator.store.work_postgres import NewAwait, NewInteraction, PostgresWorkStore
+from tpf_coordinator.store.protocol import NewAwait, NewInteraction, PendingFilter
+from tpf_coordinator.store.sweeper_postgres import PostgresSweeperStore
+from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_envelope import encode
 from tpf_errors import NotFound
@@ -73,7 +75,7 @@ async def parts(database: str) -> AsyncIterator[Parts]:
         record_ttl_ms=TTL_MS,
     )
     sweeper = Sweeper(
-        pool=pool,
+        store=PostgresSweeperStore(pool),
         leases=RowLeaseStore(pool, clock=clock),
         now_ms=clock,
         interval_ms=1_000,

@@ -16,7 +16,7 @@ from tpf_coordinator.domain.transitions import (
     apply,
 )
 from tpf_coordinator.metrics import CoordinatorMetrics
-from tpf_coordinator.store.metrics_postgres import BacklogSnapshot
+from tpf_coordinator.store.records import BacklogSnapshot
 
 NOW = 1_000_000
 

@@ -1,7 +1,7 @@
 """Dead-letter use cases: list, redrive one execution, redrive in bulk (DESIGN §5, TPF_WIRE §6.3).
 
 A redrive is one transaction: lock the execution, decide with `apply(state, Redrive(...))`
-(expected version, allow_failed, status), write it through `write_transition` (history row with
+(expected version, allow_failed, status), write it through the store's `write` (history row with
 the reason, optional re-pin onto another release of the pipeline), and stamp the execution's open
 dead letters as redriven. It is committed before the call answers, so a status read right after
 sees it. A bulk redrive runs that same redrive for each selected execution, each in its own
@@ -20,14 +20,14 @@ from tpf_coordinator.domain.transitions import Redrive, apply
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
-from tpf_coordinator.store.dead_letters_postgres import (
+from tpf_coordinator.store.protocol import (
     DeadLetterCursor,
     DeadLetterFilter,
-    DeadLetterRecord,
-    PostgresDeadLetterStore,
+    DeadLetterStore,
+    ExecutionStore,
+    StaleVersion,
 )
-from tpf_coordinator.store.executions_postgres import PostgresExecutionStore, identity_of
-from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
+from tpf_coordinator.store.records import DeadLetterRecord
 from tpf_envelope import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, decode
 from tpf_errors import Aborted, InvalidArgument, NotFound, TpfError, Unavailable
 
@@ -103,8 +103,8 @@ class DeadLetters:
     def __init__(
         self,
         *,
-        store: PostgresDeadLetterStore,
-        executions: PostgresExecutionStore,
+        store: DeadLetterStore,
+        executions: ExecutionStore,
         catalog: ReleaseCatalog,
         now_ms: Callable[[], int],
         payloads: Payloads | None = None,
@@ -174,9 +174,9 @@ class DeadLetters:
                     actual=len(target.steps),
                 )
             try:
-                await write_transition(
+                await self._executions.write(
                     conn,
-                    identity_of(record),
+                    record,
                     transition,
                     release_version=target.release_version if target else None,
                     contract_version=target.contract_version if target else None,

@@ -15,11 +15,7 @@ from tpf_coordinator.domain.transitions import Cancel, apply
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog
-from tpf_coordinator.store.executions_postgres import (
-    ListFilter,
-    NewExecution,
-    PostgresExecutionStore,
-)
+from tpf_coordinator.store.protocol import ExecutionStore, ListFilter, NewExecution
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
 from tpf_envelope import (
     LIST,
@@ -111,7 +107,7 @@ class Executions:
     def __init__(
         self,
         *,
-        store: PostgresExecutionStore,
+        store: ExecutionStore,
         catalog: ReleaseCatalog,
         now_ms: Callable[[], int],
         idempotency_policy: str,

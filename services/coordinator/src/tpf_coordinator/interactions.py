@@ -34,15 +34,13 @@ from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.domain.transitions import InteractionCompleted, apply
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
-from tpf_coordinator.store.executions_postgres import PostgresExecutionStore, identity_of
-from tpf_coordinator.store.interactions_postgres import (
-    InteractionRecord,
-    LockedInteraction,
+from tpf_coordinator.store.protocol import (
+    ExecutionStore,
+    InteractionStore,
     PendingCursor,
     PendingFilter,
-    PostgresInteractionStore,
 )
-from tpf_coordinator.store.transitions_sql import write_transition
+from tpf_coordinator.store.records import InteractionRecord, LockedInteraction
 from tpf_coordinator.tracing import trace_resume
 from tpf_coordinator.work_outcomes import multi_snapshot
 from tpf_envelope import Envelope, decode
@@ -86,8 +84,8 @@ class Interactions:
     def __init__(
         self,
         *,
-        store: PostgresInteractionStore,
-        executions: PostgresExecutionStore,
+        store: InteractionStore,
+        executions: ExecutionStore,
         now_ms: Callable[[], int],
         resume_token_secret: bytes | None,
         allowed_prefixes: Sequence[str],
@@ -135,7 +133,7 @@ class Interactions:
             interaction_id = resume_tokens.read_unverified(request.resume_token).interaction_id
         now_ms = self._now_ms()
         resumed: list[Transition] = []
-        async with self._store.connection() as conn, conn.transaction():
+        async with self._executions.connection() as conn, conn.transaction():
             found = await self._store.find(
                 conn,
                 request.tenant_id,
@@ -188,9 +186,9 @@ class Interactions:
                     ),
                     actor=request.actor,
                 )
-                await write_transition(
+                await self._executions.write(
                     conn,
-                    identity_of(execution),
+                    execution,
                     transition,
                     payload=await self._resumed_input(conn, locked, request.response),
                     set_payload=True,

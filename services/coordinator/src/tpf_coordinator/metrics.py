@@ -16,7 +16,7 @@ from tpf_coordinator.domain.model import (
     TerminalReason,
     Transition,
 )
-from tpf_coordinator.store.metrics_postgres import BacklogSnapshot
+from tpf_coordinator.store.records import BacklogSnapshot
 
 # What a dispatcher's reported step attempt turned into, by the transition it caused.
 _STEP_OUTCOMES = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import grpc
 
@@ -20,7 +20,6 @@ from tpf.registry.v1 import (
 )
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf.registry.v1 import worker_service_pb2 as wpb
-from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.domain.release_drift import (
     DriftInputs,
     DriftReport,
@@ -30,6 +29,7 @@ from tpf_coordinator.domain.release_drift import (
     releases_of_interest,
 )
 from tpf_coordinator.release_catalog import _registry_error as registry_error
+from tpf_coordinator.store.protocol import PinnedExecutionCounts
 from tpf_errors import NotFound
 
 # ListWorkers' largest page: one call for any ordinary pipeline.
@@ -47,12 +47,6 @@ async def _gather_bounded(calls: Iterable[Awaitable[T]], semaphore: asyncio.Sema
             return await call
 
     return list(await asyncio.gather(*(bounded(call) for call in calls)))
-
-
-class PinnedExecutionCounts(Protocol):
-    async def count_non_terminal(
-        self, tenant_id: str, pipeline_id: str
-    ) -> dict[str, dict[ExecutionStatus, int]]: ...
 
 
 def _identity(release: release_pb2.Release) -> ReleaseIdentity:

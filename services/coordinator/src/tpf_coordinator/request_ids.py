@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
+from tpf_coordinator.store.protocol import RequestIdStore
 from tpf_errors import AlreadyExists, InvalidArgument, field_invalid
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -26,7 +26,7 @@ MAX_REQUEST_ID_CHARS = 128
 
 
 class RequestIds:
-    def __init__(self, store: PostgresRequestIds, *, now_ms: Callable[[], int]) -> None:
+    def __init__(self, store: RequestIdStore, *, now_ms: Callable[[], int]) -> None:
         self._store = store
         self._now_ms = now_ms
 

@@ -50,6 +50,7 @@ from tpf_coordinator.store.leases_postgres import RowLeaseStore
 from tpf_coordinator.store.metrics_postgres import read_backlog
 from tpf_coordinator.store.release_drift_postgres import PostgresPinnedExecutions
 from tpf_coordinator.store.request_ids_postgres import PostgresRequestIds
+from tpf_coordinator.store.sweeper_postgres import PostgresSweeperStore
 from tpf_coordinator.store.work_postgres import PostgresWorkStore
 from tpf_coordinator.sweeper import Sweeper
 from tpf_coordinator.terminal_events import TerminalEventFeed
@@ -190,7 +191,7 @@ def build_coordinator(settings: CoordinatorSettings, pool: Pool, database_url: s
         store=PostgresEventFeedStore(pool), notifications=notifications, now_ms=system_now_ms
     )
     sweeper = Sweeper(
-        pool=pool,
+        store=PostgresSweeperStore(pool),
         leases=leases,
         now_ms=system_now_ms,
         interval_ms=settings.sweep_interval_ms,

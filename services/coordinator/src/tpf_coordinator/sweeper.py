@@ -22,18 +22,9 @@ from tpf_coordinator.domain.interactions import DEFAULT_RECORD_TTL_MS
 from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.domain.transitions import AwaitTimedOut, LeaseExpired, apply
 from tpf_coordinator.metrics import CoordinatorMetrics
-from tpf_coordinator.store.executions_postgres import identity_of
+from tpf_coordinator.store.protocol import SweeperStore
 from tpf_coordinator.store.records import ExecutionRecord
-from tpf_coordinator.store.sweeper_postgres import (
-    expire_interactions,
-    expired_leases,
-    overdue_interactions,
-    time_out_interaction,
-    try_lead,
-)
-from tpf_coordinator.store.transitions_sql import write_transition
 from tpf_lease import LeaseKey, LeaseStore, LeaseStoreUnavailable
-from tpf_store import Pool
 
 log = logging.getLogger(__name__)
 dlq_log = logging.getLogger("tpf_coordinator.dlq")
@@ -54,7 +45,7 @@ class Sweeper:
     def __init__(
         self,
         *,
-        pool: Pool,
+        store: SweeperStore,
         leases: LeaseStore,
         now_ms: Callable[[], int],
         interval_ms: int,
@@ -64,7 +55,7 @@ class Sweeper:
         interaction_record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
         metrics: CoordinatorMetrics | None = None,
     ) -> None:
-        self._pool = pool
+        self._store = store
         self._leases = leases
         self._now_ms = now_ms
         self._interval_s = interval_ms / 1000
@@ -110,12 +101,13 @@ class Sweeper:
         report = SweepReport()
         lines: list[str] = []
         written: list[Transition] = []
-        async with self._pool.connection() as conn, conn.transaction():
-            if not await try_lead(conn):
+        store = self._store
+        async with store.connection() as conn, conn.transaction():
+            if not await store.try_lead(conn):
                 return report
             report.led = True
             now_ms = self._now_ms()
-            candidates = await expired_leases(conn, now_ms=now_ms, limit=self._limit)
+            candidates = await store.expired_leases(conn, now_ms=now_ms, limit=self._limit)
             alive = await self._alive(candidates)
             for record in candidates:
                 if LeaseKey(record.tenant_id, record.execution_id) in alive:
@@ -125,26 +117,26 @@ class Sweeper:
                     LeaseExpired(now_ms=now_ms, max_consecutive=self._max_expiries),
                     actor=ACTOR,
                 )
-                await write_transition(conn, identity_of(record), transition)
+                await store.write(conn, record, transition)
                 written.append(transition)
                 if transition.dead_letter_reason is not None:
                     report.failed += 1
                     lines.append(_dlq_line(record.tenant_id, record.execution_id, transition))
                 else:
                     report.requeued += 1
-            for row in await overdue_interactions(conn, now_ms=now_ms, limit=self._limit):
-                waiting = await time_out_interaction(conn, row, now_ms=now_ms)
+            for overdue in await store.overdue_interactions(conn, now_ms=now_ms, limit=self._limit):
+                waiting = await store.time_out_interaction(conn, overdue, now_ms=now_ms)
                 if waiting is None:
                     continue
                 transition = apply(
                     waiting.state,
-                    AwaitTimedOut(now_ms=now_ms, interaction_id=row["interaction_id"]),
+                    AwaitTimedOut(now_ms=now_ms, interaction_id=overdue.interaction_id),
                     actor=ACTOR,
                 )
-                await write_transition(conn, identity_of(waiting), transition)
+                await store.write(conn, waiting, transition)
                 written.append(transition)
                 report.timed_out += 1
-            report.expired_interactions = await expire_interactions(
+            report.expired_interactions = await store.expire_interactions(
                 conn,
                 expired_before_ms=now_ms - self._record_ttl_ms,
                 now_ms=now_ms,

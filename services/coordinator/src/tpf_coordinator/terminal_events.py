@@ -17,7 +17,7 @@ from tpf_coordinator.domain.event_feed import (
     terminal_event_of,
 )
 from tpf_coordinator.notifications import Notifications
-from tpf_coordinator.store.event_feed_postgres import PostgresEventFeedStore
+from tpf_coordinator.store.protocol import EventFeedStore
 
 # Without any notification a waiting poll reads again this often (a lost NOTIFY, a LISTEN
 # connection being re-opened).
@@ -40,7 +40,7 @@ class TerminalEventFeed:
     def __init__(
         self,
         *,
-        store: PostgresEventFeedStore,
+        store: EventFeedStore,
         notifications: Notifications,
         now_ms: Callable[[], int],
     ) -> None:

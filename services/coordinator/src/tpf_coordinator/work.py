@@ -29,10 +29,8 @@ from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
-from tpf_coordinator.store.executions_postgres import identity_of
+from tpf_coordinator.store.protocol import ClaimFilter, StaleVersion, WorkStore
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
-from tpf_coordinator.store.transitions_sql import StaleVersion, write_transition
-from tpf_coordinator.store.work_postgres import ClaimFilter, PostgresWorkStore
 from tpf_coordinator.tracing import completion_span, trace_claims
 from tpf_coordinator.work_outcomes import (
     AwaitAsked,
@@ -87,7 +85,7 @@ class WorkCoordinator:
     def __init__(
         self,
         *,
-        store: PostgresWorkStore,
+        store: WorkStore,
         catalog: ReleaseCatalog,
         leases: LeaseStore,
         notifications: Notifications,
@@ -232,9 +230,9 @@ class WorkCoordinator:
                     current.state, PipelineCompleted(now_ms=self._now_ms()), actor="coordinator"
                 )
                 outputs = terminal_items(current.payload) if current.payload is not None else ()
-                await write_transition(
+                await self._store.write(
                     conn,
-                    identity_of(current),
+                    current,
                     transition,
                     result=encode_result(outputs),
                     payloads=self._payloads,
@@ -344,7 +342,6 @@ class WorkCoordinator:
         now_ms = self._now_ms()
         outcome = completion.outcome
         actor = completion.worker_id or dispatcher_id
-        row = identity_of(record)
         payload: Envelope | None = None
         set_payload = False
         result_text: str | None = None
@@ -387,9 +384,9 @@ class WorkCoordinator:
                 ),
                 actor=actor,
             )
-        await write_transition(
+        await self._store.write(
             conn,
-            row,
+            record,
             transition,
             payload=payload,
             set_payload=set_payload,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from tpf_coordinator.domain.failures import truncate_message
 from tpf_coordinator.domain.model import StepFailure, Transition
 from tpf_coordinator.release_catalog import ReleaseInfo, StepInfo
+from tpf_coordinator.store.protocol import NewAwait
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
-from tpf_coordinator.store.work_postgres import NewAwait
 from tpf_envelope import (
     INPUT_SNAPSHOT,
     TRANSITION_ENCODING,

@@ -27,10 +27,8 @@ from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.request_ids import RequestIds, checked_request_id
 from tpf_coordinator.servicers.access import ADMIN_READ_ROLES, ADMIN_ROLES, authorize
 from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
-from tpf_coordinator.store.dead_letters_postgres import (
-    DeadLetterFilter,
-    DeadLetterRecord,
-)
+from tpf_coordinator.store.protocol import DeadLetterFilter
+from tpf_coordinator.store.records import DeadLetterRecord
 from tpf_errors import InvalidArgument, field_invalid, field_required
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (

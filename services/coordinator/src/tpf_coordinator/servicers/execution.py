@@ -27,7 +27,7 @@ from tpf_coordinator.servicers.convert import (
     status_from_proto,
     status_view,
 )
-from tpf_coordinator.store.executions_postgres import ListFilter
+from tpf_coordinator.store.protocol import ListFilter
 from tpf_errors import InvalidArgument
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (

@@ -17,10 +17,8 @@ from tpf_coordinator.servicers.access import (
     authorize,
 )
 from tpf_coordinator.servicers.convert import envelope_from_proto
-from tpf_coordinator.store.interactions_postgres import (
-    InteractionRecord,
-    PendingFilter,
-)
+from tpf_coordinator.store.protocol import PendingFilter
+from tpf_coordinator.store.records import InteractionRecord
 from tpf_errors import InvalidArgument
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (

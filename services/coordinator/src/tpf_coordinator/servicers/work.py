@@ -18,7 +18,7 @@ from tpf_coordinator.servicers.convert import (
     envelope_from_proto,
     work_item,
 )
-from tpf_coordinator.store.work_postgres import ClaimFilter, NewAwait, NewInteraction
+from tpf_coordinator.store.protocol import ClaimFilter, NewAwait, NewInteraction
 from tpf_coordinator.work import WorkCoordinator
 from tpf_coordinator.work_outcomes import (
     AwaitAsked,

@@ -8,12 +8,13 @@ in the redrive's own transaction, conditional on the version the redrive was dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from tpf_coordinator.store.protocol import DeadLetterCursor, DeadLetterFilter
+from tpf_coordinator.store.records import DeadLetterRecord, OpenDeadLetters
 from tpf_store import Pool
 
 # Dead letters with their execution's idempotency key (the DLQ envelope's `executionKey`).
@@ -48,63 +49,6 @@ SET redriven_at_ms = %(now_ms)s, redriven_by = %(by)s, redrive_reason = %(reason
 WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s
   AND redriven_at_ms IS NULL AND execution_version <= %(before_version)s
 """
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterFilter:
-    """Criteria combined with AND; empty / None means any."""
-
-    pipeline_id: str = ""
-    release_version: str = ""
-    error_code: str = ""
-    terminal_reasons: tuple[str, ...] = ()
-    created_after_ms: int | None = None
-    created_before_ms: int | None = None
-    include_redriven: bool = False
-    execution_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterRecord:
-    id: int
-    tenant_id: str
-    execution_id: str
-    execution_version: int
-    pipeline_id: str
-    contract_version: str
-    release_version: str
-    step_index: int
-    attempt: int
-    transition_key: str
-    terminal_reason: str
-    error_code: str
-    error_message: str
-    retryable: bool
-    created_at_ms: int
-    redriven_at_ms: int | None
-    redriven_by: str | None
-    redrive_reason: str | None
-    # The execution's idempotency key; None only if the execution row is gone.
-    idempotency_key: str | None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> DeadLetterRecord:
-        return cls(**{field.name: row[field.name] for field in fields(cls)})
-
-
-@dataclass(frozen=True, slots=True)
-class OpenDeadLetters:
-    """An execution with open dead letters, as a bulk redrive selects it."""
-
-    execution_id: str
-    first_created_at_ms: int
-    first_id: int
-    execution_version: int
-
-
-# Keyset cursors: (created_at_ms, id) of the last dead letter listed, newest first; and
-# (first_created_at_ms, first_id) of the last execution selected, oldest first.
-DeadLetterCursor = tuple[int, int]
 
 
 def _where(

@@ -6,7 +6,6 @@ Positions are (xact_id, history id); migration 0004 explains the ordering. xid8 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -18,6 +17,7 @@ from tpf_coordinator.domain.event_feed import (
     TerminalHistoryRow,
 )
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
+from tpf_coordinator.store.protocol import TerminalRows
 from tpf_store import Pool
 
 # The oldest transaction still running, as the statement's snapshot sees it: every transaction
@@ -92,18 +92,11 @@ RETURNING """
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FeedPage:
-    rows: list[TerminalHistoryRow]
-    # xact_id of the oldest transaction still running when the page was read.
-    horizon_xact_id: int
-
-
 class PostgresEventFeedStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def read(self, after: FeedPosition, tenants: TenantSet, *, limit: int) -> FeedPage:
+    async def read(self, after: FeedPosition, tenants: TenantSet, *, limit: int) -> TerminalRows:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(READ_HORIZON)
             horizon_row = await cur.fetchone()
@@ -120,7 +113,7 @@ class PostgresEventFeedStore:
                 },
             )
             rows = await cur.fetchall()
-        return FeedPage([_history_row(row) for row in rows], horizon_xact_id=int(horizon))
+        return TerminalRows([_history_row(row) for row in rows], horizon_xact_id=int(horizon))
 
     async def open_cursor(
         self, consumer_id: str, tenants: TenantSet, *, now_ms: int, actor: str

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent, Transition
-from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord, StoredText
-from tpf_coordinator.store.transitions_sql import (
-    INSERT_HISTORY,
-    NOTIFY_WORK,
-    RowIdentity,
-    write_transition,
-)
-from tpf_envelope import Envelope
-from tpf_store import Pool
+from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
+from tpf_coordinator.store.protocol import ListFilter, NewExecution, SubmitOutcome
+from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
+from tpf_coordinator.store.transactions_postgres import PostgresTransactions
+from tpf_coordinator.store.transitions_sql import INSERT_HISTORY, NOTIFY_WORK
 
 INSERT_EXECUTION = """
 INSERT INTO executions (
@@ -53,56 +47,7 @@ ORDER BY id LIMIT %s
 """
 
 
-@dataclass(frozen=True, slots=True)
-class NewExecution:
-    tenant_id: str
-    execution_id: str
-    pipeline_id: str
-    contract_version: str
-    release_version: str
-    input_shape: str
-    result_shape: str
-    idempotency_key: str
-    input_fingerprint: str
-    payload: Envelope
-    # How the row stores the payload text (inline, or a reference to the payload store).
-    payload_text: StoredText
-    now_ms: int
-    actor: str
-    # W3C traceparent of the submitting call: later steps' spans join its trace.
-    trace_parent: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitOutcome:
-    record: ExecutionRecord
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ListFilter:
-    pipeline_id: str = ""
-    release_version: str = ""
-    statuses: tuple[ExecutionStatus, ...] = ()
-    created_after_ms: int | None = None
-    created_before_ms: int | None = None
-    idempotency_key: str = ""
-
-
-def identity_of(record: ExecutionRecord) -> RowIdentity:
-    return RowIdentity(
-        record.tenant_id,
-        record.execution_id,
-        record.pipeline_id,
-        record.contract_version,
-        record.release_version,
-    )
-
-
-class PostgresExecutionStore:
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-
+class PostgresExecutionStore(PostgresTransactions):
     async def submit(self, new: NewExecution) -> SubmitOutcome:
         """Insert a QUEUED execution with its SUBMITTED history row, or find the existing one."""
         async with (
@@ -241,14 +186,6 @@ class PostgresExecutionStore:
             await cur.execute(GET_EXECUTION_FOR_UPDATE, (tenant_id, execution_id))
             row = await cur.fetchone()
         return ExecutionRecord.from_row(row) if row else None
-
-    def connection(self) -> Any:
-        return self._pool.connection()
-
-    async def write(
-        self, conn: AsyncConnection[Any], record: ExecutionRecord, transition: Transition
-    ) -> None:
-        await write_transition(conn, identity_of(record), transition)
 
     @staticmethod
     async def cancel_awaits(

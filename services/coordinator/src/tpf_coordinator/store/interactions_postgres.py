@@ -7,13 +7,14 @@ the row lock, as every write to execution-state tables is (CONVENTIONS §2.4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from tpf_coordinator.domain.interactions import AwaitUnitStatus, InteractionStatus
+from tpf_coordinator.domain.interactions import AwaitUnitStatus
+from tpf_coordinator.store.protocol import PendingCursor, PendingFilter
+from tpf_coordinator.store.records import InteractionRecord, LockedInteraction, UnitProgress
 from tpf_envelope import Envelope
 from tpf_store import Pool
 
@@ -74,94 +75,6 @@ LIMIT %(limit)s
 """
 
 
-@dataclass(frozen=True, slots=True)
-class InteractionRecord:
-    tenant_id: str
-    interaction_id: str
-    unit_id: str
-    execution_id: str
-    step_id: str
-    step_index: int
-    output_type: str
-    correlation_id: str
-    idempotency_key: str
-    item_index: int | None
-    status: InteractionStatus
-    version: int
-    request_payload: Any
-    assignee: str | None
-    group: str | None
-    transport_type: str
-    transport_metadata: dict[str, Any]
-    deadline_ms: int
-    created_at_ms: int
-    updated_at_ms: int
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> InteractionRecord:
-        return cls(
-            tenant_id=row["tenant_id"],
-            interaction_id=row["interaction_id"],
-            unit_id=row["unit_id"],
-            execution_id=row["execution_id"],
-            step_id=row["step_id"],
-            step_index=row["step_index"],
-            output_type=row["output_type"],
-            correlation_id=row["correlation_id"],
-            idempotency_key=row["idempotency_key"],
-            item_index=row["item_index"],
-            status=InteractionStatus(row["status"]),
-            version=row["version"],
-            request_payload=row["request_payload"],
-            assignee=row["assignee"],
-            group=row["group"],
-            transport_type=row["transport_type"],
-            transport_metadata=row["transport_metadata"] or {},
-            deadline_ms=row["deadline_ms"],
-            created_at_ms=row["created_at_ms"],
-            updated_at_ms=row["updated_at_ms"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LockedInteraction:
-    """An interaction read under its row lock, with what the completion needs of its await
-    unit: version, status, how many items it expects and which interactions are its items."""
-
-    interaction: InteractionRecord
-    unit_version: int
-    unit_status: AwaitUnitStatus
-    unit_expected_item_count: int
-    unit_item_interaction_ids: tuple[str, ...]
-
-    @property
-    def is_one_to_one(self) -> bool:
-        """A classic await: one interaction without an item index, answered by its response."""
-        return self.unit_expected_item_count == 1 and self.interaction.item_index is None
-
-
-@dataclass(frozen=True, slots=True)
-class UnitProgress:
-    """The await unit after an item was answered."""
-
-    completed: bool
-    completed_item_count: int
-    expected_item_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class PendingFilter:
-    """Exact-match filters (already trimmed); empty means no filter."""
-
-    step_id: str = ""
-    assignee: str = ""
-    group: str = ""
-
-
-# Keyset cursor of the pending list: the (deadline, created, id) of the last row of a page.
-PendingCursor = tuple[int, int, str]
-
-
 class StaleInteraction(Exception):
     """The interaction or its unit moved although it was locked; nothing was written."""
 
@@ -169,9 +82,6 @@ class StaleInteraction(Exception):
 class PostgresInteractionStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-
-    def connection(self) -> Any:
-        return self._pool.connection()
 
     async def list_pending(
         self,

@@ -8,10 +8,9 @@ when spelled out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from psycopg.rows import dict_row
 
+from tpf_coordinator.store.records import BacklogSnapshot
 from tpf_store import Pool
 
 BACKLOG = """
@@ -29,15 +28,6 @@ SELECT status, count(*) AS executions FROM executions
 WHERE status IN ('QUEUED', 'RUNNING', 'WAITING_EXTERNAL', 'WAIT_RETRY')
 GROUP BY status
 """
-
-
-@dataclass(frozen=True, slots=True)
-class BacklogSnapshot:
-    runnable: int
-    oldest_runnable_age_s: float
-    waiting_interactions: int
-    open_dead_letters: int
-    by_status: dict[str, int]
 
 
 async def read_backlog(pool: Pool, *, now_ms: int) -> BacklogSnapshot:

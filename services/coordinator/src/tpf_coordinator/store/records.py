@@ -1,4 +1,8 @@
-"""Rows as the coordinator reads them back: an execution with its identity and payloads."""
+"""Rows as the coordinator reads them back: executions with their identity and payloads,
+history, interactions with their await unit, dead letters, the backlog gauges.
+
+Plain data, built from a row (a column-name → value mapping) by `from_row`; the stores return
+them and the use cases read them (store/protocol.py says which store returns what)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from tpf_coordinator.domain.interactions import AwaitUnitStatus, InteractionStatus
 from tpf_coordinator.domain.model import ExecutionState, ExecutionStatus
 from tpf_envelope import Envelope, to_json_dict
 
@@ -122,3 +127,135 @@ class HistoryRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> HistoryRecord:
         return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    tenant_id: str
+    interaction_id: str
+    unit_id: str
+    execution_id: str
+    step_id: str
+    step_index: int
+    output_type: str
+    correlation_id: str
+    idempotency_key: str
+    item_index: int | None
+    status: InteractionStatus
+    version: int
+    request_payload: Any
+    assignee: str | None
+    group: str | None
+    transport_type: str
+    transport_metadata: dict[str, Any]
+    deadline_ms: int
+    created_at_ms: int
+    updated_at_ms: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> InteractionRecord:
+        return cls(
+            tenant_id=row["tenant_id"],
+            interaction_id=row["interaction_id"],
+            unit_id=row["unit_id"],
+            execution_id=row["execution_id"],
+            step_id=row["step_id"],
+            step_index=row["step_index"],
+            output_type=row["output_type"],
+            correlation_id=row["correlation_id"],
+            idempotency_key=row["idempotency_key"],
+            item_index=row["item_index"],
+            status=InteractionStatus(row["status"]),
+            version=row["version"],
+            request_payload=row["request_payload"],
+            assignee=row["assignee"],
+            group=row["group"],
+            transport_type=row["transport_type"],
+            transport_metadata=row["transport_metadata"] or {},
+            deadline_ms=row["deadline_ms"],
+            created_at_ms=row["created_at_ms"],
+            updated_at_ms=row["updated_at_ms"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LockedInteraction:
+    """An interaction read under its row lock, with what the completion needs of its await
+    unit: version, status, how many items it expects and which interactions are its items."""
+
+    interaction: InteractionRecord
+    unit_version: int
+    unit_status: AwaitUnitStatus
+    unit_expected_item_count: int
+    unit_item_interaction_ids: tuple[str, ...]
+
+    @property
+    def is_one_to_one(self) -> bool:
+        """A classic await: one interaction without an item index, answered by its response."""
+        return self.unit_expected_item_count == 1 and self.interaction.item_index is None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitProgress:
+    """The await unit after an item was answered."""
+
+    completed: bool
+    completed_item_count: int
+    expected_item_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueInteraction:
+    """A pending interaction past its deadline, as the sweeper selects it (locked)."""
+
+    tenant_id: str
+    interaction_id: str
+    unit_id: str
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    id: int
+    tenant_id: str
+    execution_id: str
+    execution_version: int
+    pipeline_id: str
+    contract_version: str
+    release_version: str
+    step_index: int
+    attempt: int
+    transition_key: str
+    terminal_reason: str
+    error_code: str
+    error_message: str
+    retryable: bool
+    created_at_ms: int
+    redriven_at_ms: int | None
+    redriven_by: str | None
+    redrive_reason: str | None
+    # The execution's idempotency key; None only if the execution row is gone.
+    idempotency_key: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DeadLetterRecord:
+        return cls(**{field.name: row[field.name] for field in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDeadLetters:
+    """An execution with open dead letters, as a bulk redrive selects it."""
+
+    execution_id: str
+    first_created_at_ms: int
+    first_id: int
+    execution_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogSnapshot:
+    runnable: int
+    oldest_runnable_age_s: float
+    waiting_interactions: int
+    open_dead_letters: int
+    by_status: dict[str, int]

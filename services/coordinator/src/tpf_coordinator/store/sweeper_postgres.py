@@ -1,5 +1,5 @@
-"""SQL of the sweeper: expired leases, overdue awaits and expired interactions, in bounded
-batches."""
+"""Postgres side of the sweeper: expired leases, overdue awaits and expired interactions, in
+bounded batches, inside the pass's transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tpf_coordinator.store.records import ExecutionRecord
+from tpf_coordinator.store.records import ExecutionRecord, OverdueInteraction
+from tpf_coordinator.store.transactions_postgres import PostgresTransactions
 
 # One sweeper at a time across replicas: the transaction that sweeps holds this lock.
 TRY_LEAD = "SELECT pg_try_advisory_xact_lock(hashtextextended('tpf-coordinator-sweeper', 0))"
@@ -60,44 +61,57 @@ WHERE i.tenant_id = due.tenant_id AND i.interaction_id = due.interaction_id
 """
 
 
-async def try_lead(conn: AsyncConnection[Any]) -> bool:
-    row = await (await conn.execute(TRY_LEAD)).fetchone()
-    return bool(row and row[0])
+class PostgresSweeperStore(PostgresTransactions):
+    @staticmethod
+    async def try_lead(conn: AsyncConnection[Any]) -> bool:
+        row = await (await conn.execute(TRY_LEAD)).fetchone()
+        return bool(row and row[0])
 
+    @staticmethod
+    async def expired_leases(
+        conn: AsyncConnection[Any], *, now_ms: int, limit: int
+    ) -> list[ExecutionRecord]:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(EXPIRED_LEASES, (now_ms, limit))
+            rows = await cur.fetchall()
+        return [ExecutionRecord.from_row(row) for row in rows]
 
-async def expired_leases(
-    conn: AsyncConnection[Any], *, now_ms: int, limit: int
-) -> list[ExecutionRecord]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(EXPIRED_LEASES, (now_ms, limit))
-        rows = await cur.fetchall()
-    return [ExecutionRecord.from_row(row) for row in rows]
+    @staticmethod
+    async def overdue_interactions(
+        conn: AsyncConnection[Any], *, now_ms: int, limit: int
+    ) -> list[OverdueInteraction]:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(OVERDUE_INTERACTIONS, (now_ms, limit))
+            rows = await cur.fetchall()
+        return [
+            OverdueInteraction(
+                tenant_id=row["tenant_id"],
+                interaction_id=row["interaction_id"],
+                unit_id=row["unit_id"],
+                execution_id=row["execution_id"],
+            )
+            for row in rows
+        ]
 
+    @staticmethod
+    async def time_out_interaction(
+        conn: AsyncConnection[Any], overdue: OverdueInteraction, *, now_ms: int
+    ) -> ExecutionRecord | None:
+        """Mark the interaction and its unit TIMED_OUT; return the execution still waiting on
+        it."""
+        tenant_id = overdue.tenant_id
+        await conn.execute(TIME_OUT_INTERACTION, (now_ms, tenant_id, overdue.interaction_id))
+        await conn.execute(TIME_OUT_UNIT, (now_ms, tenant_id, overdue.unit_id))
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(WAITING_ON_UNIT, (tenant_id, overdue.execution_id, overdue.unit_id))
+            waiting = await cur.fetchone()
+        return ExecutionRecord.from_row(waiting) if waiting else None
 
-async def overdue_interactions(
-    conn: AsyncConnection[Any], *, now_ms: int, limit: int
-) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(OVERDUE_INTERACTIONS, (now_ms, limit))
-        return list(await cur.fetchall())
-
-
-async def time_out_interaction(
-    conn: AsyncConnection[Any], row: dict[str, Any], *, now_ms: int
-) -> ExecutionRecord | None:
-    """Mark the interaction and its unit TIMED_OUT; return the execution still waiting on it."""
-    await conn.execute(TIME_OUT_INTERACTION, (now_ms, row["tenant_id"], row["interaction_id"]))
-    await conn.execute(TIME_OUT_UNIT, (now_ms, row["tenant_id"], row["unit_id"]))
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(WAITING_ON_UNIT, (row["tenant_id"], row["execution_id"], row["unit_id"]))
-        waiting = await cur.fetchone()
-    return ExecutionRecord.from_row(waiting) if waiting else None
-
-
-async def expire_interactions(
-    conn: AsyncConnection[Any], *, expired_before_ms: int, now_ms: int, limit: int
-) -> int:
-    """Mark up to `limit` ended interactions whose deadline is at or before `expired_before_ms`
-    (now - the record TTL) EXPIRED; return how many."""
-    cursor = await conn.execute(EXPIRE_INTERACTIONS, (expired_before_ms, limit, now_ms))
-    return cursor.rowcount
+    @staticmethod
+    async def expire_interactions(
+        conn: AsyncConnection[Any], *, expired_before_ms: int, now_ms: int, limit: int
+    ) -> int:
+        """Mark up to `limit` ended interactions whose deadline is at or before
+        `expired_before_ms` (now - the record TTL) EXPIRED; return how many."""
+        cursor = await conn.execute(EXPIRE_INTERACTIONS, (expired_before_ms, limit, now_ms))
+        return cursor.rowcount

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 
 from tpf_coordinator.domain.model import Transition
+from tpf_coordinator.store.protocol import StaleVersion
 from tpf_coordinator.store.records import StoredText
 
 if TYPE_CHECKING:
@@ -83,10 +84,6 @@ class RowIdentity:
     pipeline_id: str
     contract_version: str
     release_version: str
-
-
-class StaleVersion(Exception):
-    """The row's version moved since the transition was computed; nothing was written."""
 
 
 def history_params(row: RowIdentity, transition: Transition) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -11,9 +10,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
+from tpf_coordinator.store.protocol import ClaimFilter, NewAwait
 from tpf_coordinator.store.records import ExecutionRecord
+from tpf_coordinator.store.transactions_postgres import PostgresTransactions
 from tpf_coordinator.store.transitions_sql import INSERT_HISTORY
-from tpf_store import Pool
 
 # The claim is the one transition computed in SQL rather than by `domain.transitions.apply`:
 # one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
@@ -86,44 +86,7 @@ VALUES (%(tenant_id)s, %(interaction_id)s, %(unit_id)s, %(execution_id)s, %(step
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimFilter:
-    tenant_ids: tuple[str, ...] = ()
-    pipeline_ids: tuple[str, ...] = ()
-    release_versions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class NewInteraction:
-    interaction_id: str
-    correlation_id: str
-    idempotency_key: str
-    causation_id: str
-    item_index: int | None
-    output_type: str
-    request_payload: Any
-    assignee: str | None
-    group: str | None
-    transport_type: str
-    transport_metadata: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class NewAwait:
-    """An await to create; `interactions` in item order (one, for a one-to-one await)."""
-
-    unit_id: str
-    step_id: str
-    step_index: int
-    cardinality: str
-    deadline_ms: int
-    interactions: tuple[NewInteraction, ...]
-
-
-class PostgresWorkStore:
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-
+class PostgresWorkStore(PostgresTransactions):
     async def claim(
         self,
         *,
@@ -182,9 +145,6 @@ class PostgresWorkStore:
             if records and before_commit is not None:
                 await before_commit(records)
         return records
-
-    def connection(self) -> Any:
-        return self._pool.connection()
 
     @staticmethod
     async def lock_many(
