@@ -51,6 +51,9 @@ class CommonSettings(TlsSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # The event loop: uvloop (the default; its loop and socket handling cost about a fifth less
+    # CPU per call than asyncio's) or asyncio's own.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # The older spelling of OTEL_TRACES_EXPORTER; wins when set. The other OTEL_* variables
     # (endpoint, protocol, service name, resource, sampler) are read by configure_tracing.
     otel_traces_exporter: str | None = None

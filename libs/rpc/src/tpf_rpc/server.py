@@ -242,6 +242,15 @@ def service_tracer_provider(settings: CommonSettings, service_name: str) -> Trac
         raise ConfigError(f"Invalid configuration: {error}") from None
 
 
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory of `TPF_EVENT_LOOP`: uvloop's, or None for asyncio's own."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
 def run_main(
     settings_cls: type[SettingsT],
     *,
@@ -260,7 +269,8 @@ def run_main(
         raise SystemExit(2) from None
     configure_logging(service=service_name, level=settings.log_level, fmt=settings.log_format)
     try:
-        asyncio.run(run(settings))
+        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+            runner.run(run(settings))
     except ConfigError as error:
         logger.error("configuration error: %s", error)
         raise SystemExit(2) from None
