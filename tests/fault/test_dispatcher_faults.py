@@ -62,16 +62,12 @@ from tests.support.example_suite import (
 from tests.support.restaurant import order
 from tpf.common.v1 import execution_status_pb2 as st
 from tpf.coordinator.v1 import dead_letter_pb2
+from tpf_envelope import ENVELOPE_ENCODING
 from tpf_worker import WorkerRuntime
-from tpf_worker.protocol import (
-    ENVELOPE_ENCODING,
-    PROTOCOL_VERSION,
-    Command,
-    decode_capability,
-    decode_result,
-    encode_capability,
-    encode_command,
-)
+from tpf_worker.protocol.capability import decode_capability, encode_capability
+from tpf_worker.protocol.command import Command, encode_command
+from tpf_worker.protocol.result import decode_result
+from tpf_worker.protocol.version import PROTOCOL_VERSION
 from tpf_worker.release import identity_of, load_pipeline
 from tpf_worker.signing import java_instant, sign, signature
 from tpf_worker.transports import grpc as grpc_transport

@@ -22,7 +22,7 @@ from tpf_dispatcher.outcomes import (
 from tpf_envelope import Envelope
 from tpf_worker import WorkerRuntime
 from tpf_worker.errors import INPUT_DECODE_FAILURE_CLASS, NON_RETRYABLE_FAILURE_CLASS
-from tpf_worker.protocol import Result
+from tpf_worker.protocol.result import Result
 from tpf_worker.release import identity_of
 
 CLASSES = FailureClasses(extra_non_retryable=frozenset({"com.acme.PaymentRefused"}))

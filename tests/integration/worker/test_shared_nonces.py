@@ -23,7 +23,7 @@ from tests.integration.worker.test_transports import (
     raw_execute,
 )
 from tpf_worker.nonces import RedisNonceCache
-from tpf_worker.protocol import encode_command
+from tpf_worker.protocol.command import encode_command
 from tpf_worker.transports.grpc import GrpcWorkerServer
 
 

@@ -21,13 +21,10 @@ from org.pipelineframework.orchestrator.grpc import transition_worker_pb2_grpc a
 
 from tests.harness.moto import MotoServer
 from tests.harness.wait import wait_until
-from tpf_worker.protocol import (
-    ENVELOPE_ENCODING,
-    Capability,
-    Command,
-    Result,
-    encode_command,
-)
+from tpf_envelope import ENVELOPE_ENCODING
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command, encode_command
+from tpf_worker.protocol.result import Result
 from tpf_worker.signing import java_instant, sign, signature
 from tpf_worker.transports import TransportFailure
 from tpf_worker.transports.grpc import EXECUTE_PATH as GRPC_EXECUTE

@@ -18,7 +18,7 @@ from tests.integration.worker.test_transports import CAPABILITY, SECRET, command
 from tests.support.certificates import CertificateAuthority, Issued, served_serial
 from tpf_config import ClientTls, ServerTls
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
-from tpf_worker.protocol import Result
+from tpf_worker.protocol.result import Result
 from tpf_worker.transports import TransportFailure
 from tpf_worker.transports.grpc import GrpcWorkerClient, GrpcWorkerServer
 from tpf_worker.transports.rest import RestWorkerClient, RestWorkerServer

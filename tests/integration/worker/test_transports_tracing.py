@@ -22,7 +22,8 @@ from tests.integration.worker.test_transports import (
     sqs_config,
 )
 from tests.support.spans import in_trace, parent_of, recorded_spans
-from tpf_worker.protocol import Command, Result
+from tpf_worker.protocol.command import Command
+from tpf_worker.protocol.result import Result
 from tpf_worker.transports.grpc import GrpcWorkerClient, GrpcWorkerServer
 from tpf_worker.transports.rest import RestWorkerClient, RestWorkerServer
 from tpf_worker.transports.sqs import SqsConfig, SqsReplyRouter, SqsWorkerClient, SqsWorkerServer

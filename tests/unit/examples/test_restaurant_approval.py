@@ -35,7 +35,7 @@ from tpf_worker import (
     classify_failure,
     identity_of,
 )
-from tpf_worker.protocol import decode_result, encode_result
+from tpf_worker.protocol.result import decode_result, encode_result
 
 TENANT = "restaurant-demo"
 EXECUTION = "exec-restaurant-1"

@@ -12,7 +12,7 @@ from typing import Any
 from tpf_envelope import Envelope, InputShape, InputSnapshot, decode, encode
 from tpf_envelope.identifiers import await_unit_id, correlation_id
 from tpf_worker import Command, Pipeline, Result, StepContext, WorkerIdentity, WorkerRuntime
-from tpf_worker.protocol import decode_result, encode_result
+from tpf_worker.protocol.result import decode_result, encode_result
 
 PIPELINE_ID = "org.pipelineframework.itemtest"
 ORDER = "org.pipelineframework.itemtest.Order"

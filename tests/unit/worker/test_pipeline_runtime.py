@@ -22,7 +22,7 @@ from tpf_worker import (
     WorkerRuntime,
     classify_failure,
 )
-from tpf_worker.protocol import decode_result, encode_result
+from tpf_worker.protocol.result import decode_result, encode_result
 
 PIPELINE_ID = "org.pipelineframework.test"
 IN = "org.pipelineframework.test.In"

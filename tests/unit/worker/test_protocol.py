@@ -6,19 +6,10 @@ from typing import Any
 import pytest
 
 from tpf_envelope import Envelope
-from tpf_worker.protocol import (
-    Capability,
-    Command,
-    InvalidCommand,
-    MalformedEnvelope,
-    Result,
-    decode_capability,
-    decode_command,
-    decode_result,
-    encode_capability,
-    encode_command,
-    encode_result,
-)
+from tpf_worker.protocol.capability import Capability, decode_capability, encode_capability
+from tpf_worker.protocol.command import Command, decode_command, encode_command
+from tpf_worker.protocol.malformed import InvalidCommand, MalformedEnvelope
+from tpf_worker.protocol.result import Result, decode_result, encode_result
 
 _ENVELOPE = Envelope("java.lang.String", "application/tpf-transition+json", '"hi"')
 _COMMAND = Command(

@@ -6,7 +6,8 @@ REST with HMAC, SQS), build its release.
 - `build_release`, `identity_of`, `load_pipeline`: package it as a TPF release
   (`tpf_worker.release`).
 - The errors a step raises, and `classify_failure` for dispatchers (`tpf_worker.errors`).
-- The wire documents live in `tpf_worker.protocol`, the transports in `tpf_worker.transports`.
+- The wire documents live in `tpf_worker.protocol` (a module per document), the transports in
+  `tpf_worker.transports`.
 """
 
 from tpf_worker.errors import (
@@ -28,7 +29,9 @@ from tpf_worker.pipeline import (
     StepContext,
     StepDefinition,
 )
-from tpf_worker.protocol import Capability, Command, Failure, Result
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command
+from tpf_worker.protocol.result import Failure, Result
 from tpf_worker.release import (
     BuiltRelease,
     PipelineLoadError,

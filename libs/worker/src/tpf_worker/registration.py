@@ -17,7 +17,7 @@ from tpf.registry.v1 import worker_service_pb2 as ws
 from tpf.registry.v1 import worker_service_pb2_grpc as ws_grpc
 from tpf_rpc.channel import client_channel
 from tpf_rpc.tls import ClientCertificates
-from tpf_worker.protocol import Capability
+from tpf_worker.protocol.capability import Capability
 
 __all__ = ["WorkerAnnouncement", "WorkerRegistration"]
 

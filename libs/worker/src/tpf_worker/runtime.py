@@ -58,7 +58,9 @@ from tpf_worker.errors import (
     failure_of,
 )
 from tpf_worker.pipeline import Pipeline, StepContext, StepDefinition
-from tpf_worker.protocol import Capability, Command, Result
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command
+from tpf_worker.protocol.result import Result
 from tpf_worker.tracing import execute_span
 
 _log = logging.getLogger(__name__)

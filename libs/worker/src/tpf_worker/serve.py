@@ -29,7 +29,9 @@ from tpf_config.service_cli import version_of
 from tpf_rpc.tls import ClientCertificates, ServerCertificates, client_certificates_of
 from tpf_telemetry import configure_logging, configure_tracing
 from tpf_worker.nonces import NonceCache, RedisNonceCache
-from tpf_worker.protocol import Capability, Command, Result
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command
+from tpf_worker.protocol.result import Result
 from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
 from tpf_worker.transports.grpc import GrpcWorkerServer
 from tpf_worker.transports.rest import RestWorkerServer

@@ -15,7 +15,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from tpf_worker.protocol import Command
+from tpf_worker.protocol.command import Command
 
 # A proxy: it uses whichever provider the process configured (none set: no spans).
 _tracer = trace.get_tracer("tpf_worker")

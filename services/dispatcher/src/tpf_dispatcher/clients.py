@@ -20,7 +20,7 @@ from tpf.common.v1 import pinned_identity_pb2
 from tpf.registry.v1 import worker_pb2
 from tpf_dispatcher.hosted import HostedPipelines
 from tpf_rpc.tls import ClientCertificates
-from tpf_worker.protocol import Capability
+from tpf_worker.protocol.capability import Capability
 from tpf_worker.transports import TransportFailure, WorkerClient
 from tpf_worker.transports.grpc import GrpcWorkerClient
 from tpf_worker.transports.rest import RestWorkerClient

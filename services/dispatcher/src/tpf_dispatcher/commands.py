@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tpf.coordinator.v1 import execution_pb2
 from tpf.coordinator.v1 import work_service_pb2 as wpb
-from tpf_worker.protocol import Command
+from tpf_worker.protocol.command import Command
 
 _RESULT_SHAPE_PREFIX = "RESULT_SHAPE_"
 

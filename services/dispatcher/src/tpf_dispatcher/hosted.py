@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tpf_worker import WorkerIdentity, WorkerRuntime
-from tpf_worker.protocol import Capability
+from tpf_worker.protocol.capability import Capability
 from tpf_worker.release import identity_of, load_pipeline
 from tpf_worker.transports.local import LocalWorkerClient
 

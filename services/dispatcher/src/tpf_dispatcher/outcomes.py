@@ -12,7 +12,7 @@ from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf_dispatcher.awaits import InvalidAwaitSuspension, await_requested
 from tpf_envelope import Envelope
 from tpf_worker.errors import classify_failure
-from tpf_worker.protocol import Result
+from tpf_worker.protocol.result import Result
 from tpf_worker.transports import TransportFailure
 
 # Error codes of failures the dispatcher itself reports (the coordinator records them as given).

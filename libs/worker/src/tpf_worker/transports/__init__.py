@@ -8,7 +8,9 @@ Servers run a `CommandHandler` (normally `WorkerRuntime.execute`); clients imple
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from tpf_worker.protocol import Capability, Command, Result
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command
+from tpf_worker.protocol.result import Result
 
 __all__ = ["WORKER_FAILURE", "CommandHandler", "TransportFailure", "WorkerClient"]
 

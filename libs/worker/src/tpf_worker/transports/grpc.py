@@ -20,26 +20,17 @@ from org.pipelineframework.orchestrator.grpc import (
     transition_worker_pb2_grpc as pb_grpc,
 )
 
+from tpf_envelope import ENVELOPE_ENCODING
 from tpf_rpc.channel import trace_propagating_interceptors
 from tpf_rpc.interceptors import TracingInterceptor
 from tpf_rpc.renewing_channel import RenewingChannel
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
 from tpf_worker.nonces import NonceCache
-from tpf_worker.protocol import (
-    ENVELOPE_ENCODING,
-    PROTOCOL_VERSION,
-    Capability,
-    Command,
-    InvalidCommand,
-    MalformedEnvelope,
-    Result,
-    decode_capability,
-    decode_command,
-    decode_result,
-    encode_capability,
-    encode_command,
-    encode_result,
-)
+from tpf_worker.protocol.capability import Capability, decode_capability, encode_capability
+from tpf_worker.protocol.command import Command, decode_command, encode_command
+from tpf_worker.protocol.malformed import InvalidCommand, MalformedEnvelope
+from tpf_worker.protocol.result import Result, decode_result, encode_result
+from tpf_worker.protocol.version import PROTOCOL_VERSION
 from tpf_worker.signing import SignatureRejected, Verifier, sign
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 

@@ -6,16 +6,10 @@ exactly where a remote one would (an envelope with unknown keys is no more valid
 
 import asyncio
 
-from tpf_worker.protocol import (
-    Capability,
-    Command,
-    MalformedEnvelope,
-    Result,
-    decode_command,
-    decode_result,
-    encode_command,
-    encode_result,
-)
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command, decode_command, encode_command
+from tpf_worker.protocol.malformed import MalformedEnvelope
+from tpf_worker.protocol.result import Result, decode_result, encode_result
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 
 

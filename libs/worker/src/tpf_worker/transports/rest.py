@@ -17,18 +17,10 @@ from aiohttp import web
 
 from tpf_rpc.tls import ClientCertificates, ServerCertificates
 from tpf_worker.nonces import NonceCache
-from tpf_worker.protocol import (
-    Capability,
-    Command,
-    MalformedEnvelope,
-    Result,
-    decode_capability,
-    decode_command,
-    decode_result,
-    encode_capability,
-    encode_command,
-    encode_result,
-)
+from tpf_worker.protocol.capability import Capability, decode_capability, encode_capability
+from tpf_worker.protocol.command import Command, decode_command, encode_command
+from tpf_worker.protocol.malformed import MalformedEnvelope
+from tpf_worker.protocol.result import Result, decode_result, encode_result
 from tpf_worker.signing import SignatureRejected, Verifier, sign
 from tpf_worker.tracing import client_call, record_http_status, server_span_middleware
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure

@@ -22,16 +22,10 @@ from aiobotocore.session import get_session
 
 from tpf_telemetry import context_of_sqs_message, sqs_attribute_names, sqs_message_attributes
 from tpf_worker.nonces import NonceCache
-from tpf_worker.protocol import (
-    Capability,
-    Command,
-    MalformedEnvelope,
-    Result,
-    decode_command,
-    decode_result,
-    encode_command,
-    encode_result,
-)
+from tpf_worker.protocol.capability import Capability
+from tpf_worker.protocol.command import Command, decode_command, encode_command
+from tpf_worker.protocol.malformed import MalformedEnvelope
+from tpf_worker.protocol.result import Result, decode_result, encode_result
 from tpf_worker.signing import SignatureRejected, Verifier
 from tpf_worker.tracing import consumer_span
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure

@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tpf_worker.protocol import ENVELOPE_ENCODING, PROTOCOL_VERSION, MalformedEnvelope
+from tpf_envelope import ENVELOPE_ENCODING
+from tpf_worker.protocol.malformed import MalformedEnvelope
+from tpf_worker.protocol.version import PROTOCOL_VERSION
 from tpf_worker.signing import Signed, Verifier, sign
 
 __all__ = [
