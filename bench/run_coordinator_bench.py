@@ -54,6 +54,7 @@ from tpf_testkit.fake_dispatcher import FakeDispatcher, Submitted, submit_all
 from tpf_testkit.registry_client import ADMIN, auth_env, declare_local_host, registry_client
 from tpf_testkit.restaurant import order_envelope
 
+from bench.wal_access import postmaster_pid, server_wal
 from tpf.coordinator.v1 import execution_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.registry.v1 import release_service_pb2 as rpb
@@ -254,9 +255,13 @@ class PgMeter:
     FROM pg_stat_database WHERE datname = %s
     """
 
-    def __init__(self, maintenance_url: str, wal_dir: Path | None) -> None:
+    def __init__(
+        self, maintenance_url: str, wal_dir: Path | None, waldump: Path | None = None
+    ) -> None:
         self._url = maintenance_url
         self._wal_dir = wal_dir
+        # The embedded server's by default; an existing server's matches its major version.
+        self.waldump = waldump if waldump is not None else postgres_bin_dir() / "pg_waldump"
 
     def read(self) -> PgCounters:
         with psycopg.connect(self._url, autocommit=True) as conn:
@@ -279,9 +284,18 @@ class PgMeter:
         """Top-level transactions that wrote: COMMIT records in the WAL between two positions."""
         if self._wal_dir is None:
             return None
-        waldump = postgres_bin_dir() / "pg_waldump"
         result = subprocess.run(
-            [str(waldump), "-p", str(self._wal_dir), "-s", start, "-e", end, "-r", "Transaction"],
+            [
+                str(self.waldump),
+                "-p",
+                str(self._wal_dir),
+                "-s",
+                start,
+                "-e",
+                end,
+                "-r",
+                "Transaction",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -866,9 +880,11 @@ async def driver_main(args: argparse.Namespace) -> None:
     embedded: EmbeddedPostgres | None = None
     supervisor = Supervisor(log_dir=logs)
     try:
+        waldump: Path | None = None
         if args.database_url:
             maintenance_url = args.database_url
-            wal_dir = None
+            # The exact write count needs the server's WAL: on this host and readable.
+            wal_dir, waldump = server_wal(maintenance_url) or (None, None)
         else:
             embedded = EmbeddedPostgres(work_dir / "postgres", fast=args.fast_postgres)
             await asyncio.to_thread(embedded.start)
@@ -919,9 +935,13 @@ async def driver_main(args: argparse.Namespace) -> None:
         await register_workloads(registry.spec.target, work_dir / "releases")
         env = Environment(
             coordinator_target=coordinator.spec.target,
-            pg=PgMeter(maintenance_url, wal_dir),
+            pg=PgMeter(maintenance_url, wal_dir, waldump),
             pids={"coordinator": [coordinator.process.pid], "registry": [registry.process.pid]},
-            postgres_pid=embedded.pid if embedded is not None else None,
+            postgres_pid=(
+                embedded.pid
+                if embedded is not None
+                else (postmaster_pid(wal_dir) if wal_dir is not None else None)
+            ),
             work_dir=work_dir,
             logs=logs,
         )

@@ -1,8 +1,16 @@
-"""Dispatcher benchmark: W2 (three durable steps) and W3 (1,000 executions parked on an await,
-then completed) through the REAL dispatcher, over the local and the gRPC worker transports.
+"""Dispatcher benchmark: W1 (one step), W2 (three durable steps), paced W1/W2 (a fixed rate) and
+W3 (1,000 executions parked on an await, then completed) through the REAL dispatcher, over the
+local and the gRPC worker transports; `--scale` repeats W1 next to a million parked executions.
 
-    .venv/bin/python -m bench.run_dispatcher_bench              # w2-local,w2-grpc,w3-local,w3-grpc
+    .venv/bin/python -m bench.run_dispatcher_bench              # every run below but the scaled
     .venv/bin/python -m bench.run_dispatcher_bench --runs w3-grpc --w3-n 1000
+    .venv/bin/python -m bench.run_dispatcher_bench --runs w1-local --scale --scale-parked 20000
+
+Runs: `w1-local`, `w1-grpc`, `w2-local`, `w2-grpc`, `w3-local`, `w3-grpc`, `paced-w1-local`,
+`paced-w2-local` (and `paced-*-grpc`), and any W1/W2 run with `-scaled` appended: that run goes
+after the others, once the database holds `--scale-parked` parked executions and
+`--scale-dead-letters` dead letters (bench/scale_load.py); `--scale` adds `w1-local` and
+`w1-local-scaled`.
 
 Starts an embedded Postgres (durable settings: fsync on, as the peers ran), the registry and the
 coordinator as processes (as `bench.run_coordinator_bench` does), builds the pipelines of
@@ -15,8 +23,9 @@ their policies. Each run then starts its own worker side, as `make dev` wires it
   dispatcher hosting nothing, so the only reachable worker is the gRPC one (the run records the
   history actors of its step completions to show it).
 
-W2: N executions submitted from this process (`--concurrency` in flight); throughput =
-N / (last SUCCEEDED - first submit); latency = submit -> SUCCEEDED. W3: N executions submitted
+W1/W2: N executions submitted from this process (`--concurrency` in flight; paced runs
+`--paced-concurrency` in flight at `--rate` per second); throughput = N / (last SUCCEEDED -
+first submit); latency = submit -> SUCCEEDED, nearest-rank percentiles. W3: N executions submitted
 and parked at WAITING_EXTERNAL (time to park all = last parked - first submit), a 2 s quiet
 period, then every interaction completed with InteractionService.CompleteInteraction
 (`--complete-concurrency` in flight); throughput = N / (last SUCCEEDED - first completion call);
@@ -27,8 +36,10 @@ Completion (and parking) times are read afterwards from the coordinator's own st
 as the peers read theirs; while a run is in flight this process only polls one `count(*)` every
 100 ms on a connection of its own, so nothing is added to the services' work. Postgres write
 transactions are the COMMIT records in the run's WAL whose transaction wrote to the
-coordinator's database (pg_waldump; exact). Writes `<out-dir>/dispatcher-<stamp>.json` and `.md`
-with ratios against the peers' reference figures. See bench/README.md.
+coordinator's database (pg_waldump; exact). With `--claim-latency` (implied by scaled runs)
+the coordinator serves /metrics and each run reports its claim latency from the coordinator's
+histogram, read before and after the timed window. Writes `<out-dir>/dispatcher-<stamp>.json`
+and `.md` with ratios against the peers' reference figures. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -58,6 +69,8 @@ from tpf_testkit.fake_dispatcher import submit_all
 from tpf_testkit.registry_client import ADMIN, auth_env, registry_client
 from tpf_testkit.restaurant import envelope
 
+from bench import scale_load
+from bench.claim_latency import ClaimHistogram, ClaimLatency
 from bench.metrics_scrape import MetricsScrape
 from bench.pipelines import EVENT_TYPE, ITEM_TYPE, PIPELINE_REFS, PIPELINES
 from bench.run_coordinator_bench import (
@@ -81,25 +94,29 @@ from bench.run_coordinator_bench import (
     process_cpu,
 )
 from bench.tracing_export import TracingExport
+from bench.wal_access import postmaster_pid, server_wal
 from tpf.coordinator.v1 import execution_pb2, interaction_service_pb2_grpc
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import interaction_service_pb2 as ipb
 from tpf.registry.v1 import release_service_pb2 as rpb
 from tpf_devserver.supervisor import ServiceSpec, Supervisor, grpc_listening
 from tpf_store.embedded import EmbeddedPostgres
-from tpf_store.embedded._system_user import postgres_bin_dir
 from tpf_worker.release import build_release
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 20
 WORKER_SECRET = "bench-worker-shared-secret"
-DEFAULT_RUNS = "w2-local,w2-grpc,w3-local,w3-grpc"
+DEFAULT_RUNS = "w1-local,w1-grpc,w2-local,w2-grpc,w3-local,w3-grpc,paced-w1-local,paced-w2-local"
+SCALE_RUNS = ("w1-local", "w1-local-scaled")
 TRANSPORTS = ("local", "grpc")
+_RUN_NAME = re.compile(r"^(paced-)?(w1|w2|w3)-(local|grpc)(-scaled)?$")
 POLL_S = 0.1
 _ENDED = ("FAILED", "DLQ", "CANCELLED")
 QUIET_S = 2.0  # between parking and completing, as the DBOS W3 run (nothing runs meanwhile)
-# DESIGN §14 targets of the workloads measured here.
-TARGETS = {"w2": 600.0, "w3": 1000.0}
+# DESIGN §14 throughput targets of the saturating workloads measured here.
+TARGETS = {"w1": 1500.0, "w2": 600.0, "w3": 1000.0}
+# A scaled run's claim latency and throughput should stay within this of the empty database's.
+SCALE_TOLERANCE = 0.20
 
 
 # -- Postgres: exact write transactions of one database ---------------------------------------
@@ -116,8 +133,10 @@ class DatabasePgMeter(PgMeter):
     registrations) commits into the same WAL, so a plain COMMIT count would include it.
     """
 
-    def __init__(self, maintenance_url: str, wal_dir: Path | None) -> None:
-        super().__init__(maintenance_url, wal_dir)
+    def __init__(
+        self, maintenance_url: str, wal_dir: Path | None, waldump: Path | None = None
+    ) -> None:
+        super().__init__(maintenance_url, wal_dir, waldump)
         self._maintenance_url = maintenance_url
         self._wal = wal_dir
 
@@ -132,7 +151,7 @@ class DatabasePgMeter(PgMeter):
         if self._wal is None:
             return None
         result = subprocess.run(
-            [str(postgres_bin_dir() / "pg_waldump"), "-p", str(self._wal), "-s", start, "-e", end],
+            [str(self.waldump), "-p", str(self._wal), "-s", start, "-e", end],
             capture_output=True,
             text=True,
             check=False,
@@ -244,6 +263,9 @@ class Suite:
     metrics: MetricsScrape
     releases: dict[str, Released] = field(default_factory=dict)
     tracing: TracingExport = field(default_factory=TracingExport.disabled)
+    claims: ClaimLatency | None = None
+    # What the scaled runs run next to (bench/scale_load.py), once loaded.
+    scale: dict[str, Any] | None = None
 
     def current_pids(self, extra: dict[str, list[int]]) -> dict[str, list[int]]:
         pids = {**self.pids, **extra, "client": [os.getpid()]}
@@ -282,10 +304,14 @@ async def register_releases(suite: Suite, names: Sequence[str]) -> None:
 
 
 def start_worker_side(
-    suite: Suite, supervisor: Supervisor, pipeline: str, transport: str, stamp: str
+    suite: Suite, supervisor: Supervisor, pipelines: Sequence[str], transport: str, stamp: str
 ) -> dict[str, list[int]]:
-    """The dispatcher (and, for grpc, the worker) of one run; returns their pids."""
+    """The dispatcher (and, for grpc, the worker) of one run, claiming only `pipelines`;
+    returns their pids. A gRPC worker serves one pipeline."""
     args = suite.args
+    if transport == "grpc" and len(pipelines) != 1:
+        raise ValueError("a gRPC worker serves one pipeline")
+    pipeline = pipelines[0]
     common = {
         **auth_env(),
         "TPF_LOG_LEVEL": args.log_level,
@@ -347,9 +373,11 @@ def start_worker_side(
                 "TPF_REGISTRY_TARGET": suite.registry_target,
                 "TPF_REGISTRY_TOKEN": ADMIN,
                 "TPF_DISPATCHER_ID": f"bench-dispatcher-{stamp}",
-                "TPF_PIPELINE_IDS": suite.releases[pipeline].pipeline_id,
+                "TPF_PIPELINE_IDS": ",".join(suite.releases[p].pipeline_id for p in pipelines),
                 # grpc: host nothing, so the gRPC worker is the only reachable one.
-                "TPF_LOCAL_PIPELINES": PIPELINE_REFS[pipeline] if transport == "local" else "",
+                "TPF_LOCAL_PIPELINES": (
+                    ",".join(PIPELINE_REFS[p] for p in pipelines) if transport == "local" else ""
+                ),
                 "TPF_LOCAL_WORKER_TENANTS": TENANT if transport == "local" else "",
                 **{k: str(v) for k, v in tuning.items() if v is not None},
                 **suite.metrics.env(f"dispatcher-{stamp}"),
@@ -441,13 +469,22 @@ async def waiting_interactions(poller: Poller, ids: Sequence[str]) -> list[tuple
 
 @dataclass
 class RunSpec:
-    workload: str  # w2 | w3
+    workload: str  # w1 | w2 | w3
     transport: str  # local | grpc
     n: int
+    paced: bool = False  # submissions at a fixed rate (W1/W2)
+    scaled: bool = False  # next to the bulk-loaded backlog (W1/W2)
 
     @property
     def name(self) -> str:
-        return f"{self.workload}-{self.transport}"
+        paced = "paced-" if self.paced else ""
+        scaled = "-scaled" if self.scaled else ""
+        return f"{paced}{self.workload}-{self.transport}{scaled}"
+
+    @property
+    def base_name(self) -> str:
+        """The same run on the empty database (what a scaled run is compared with)."""
+        return self.name.removesuffix("-scaled")
 
 
 class Meter:
@@ -551,26 +588,50 @@ async def step_actors(poller: Poller, ids: Sequence[str]) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-async def run_w2(
+async def claims_now(suite: Suite) -> ClaimHistogram | None:
+    return None if suite.claims is None else await suite.claims.read()
+
+
+async def claim_figures(suite: Suite, before: ClaimHistogram | None) -> dict[str, Any] | None:
+    """The coordinator's claims since `before` (None without --claim-latency)."""
+    after = await claims_now(suite)
+    if before is None or after is None:
+        return None
+    return after.minus(before).figures()
+
+
+async def run_steps(
     suite: Suite, client: CoordinatorClient, spec: RunSpec, pids: dict[str, list[int]], stamp: str
 ) -> dict[str, Any]:
+    """W1 or W2, saturating or paced: submit N, wait until every one SUCCEEDED."""
     args = suite.args
+    pipeline = spec.workload
     poller = Poller(suite.coordinator_url)
-    warm = await submit_all(client.executions, submissions(suite, "w2", f"{stamp}-warm", WARMUP))
+    warm = await submit_all(
+        client.executions, submissions(suite, pipeline, f"{stamp}-warm", WARMUP)
+    )
     await poller.wait_for(
         [s.execution_id for s in warm], "SUCCEEDED", timeout_s=120, what="warm-up"
     )
-    requests = submissions(suite, "w2", stamp, spec.n)
+    requests = submissions(suite, pipeline, stamp, spec.n)
     before, idle_rate = await settle_and_sample_idle(suite)
     poller.queries = 0
+    claims_before = await claims_now(suite)
     meter = Meter(suite, pids)
     meter.start(before)
-    submitted = await submit_all(client.executions, requests, concurrency=args.concurrency)
+    if spec.paced:
+        # A few calls in flight so that one slow answer does not delay the next submission.
+        submitted = await submit_all(
+            client.executions, requests, concurrency=args.paced_concurrency, rate_per_s=args.rate
+        )
+    else:
+        submitted = await submit_all(client.executions, requests, concurrency=args.concurrency)
     ids = [s.execution_id for s in submitted]
     observed = await poller.wait_for(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=spec.name
     )
     window = meter.stop()
+    claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
     actors = await step_actors(poller, ids)
@@ -584,7 +645,9 @@ async def run_w2(
         "run": spec.name,
         "workload": spec.workload,
         "transport": spec.transport,
-        "pipeline": suite.releases["w2"].pipeline_id,
+        "paced": spec.paced,
+        "scaled": spec.scaled,
+        "pipeline": suite.releases[pipeline].pipeline_id,
         "n": n,
         "completed": len(latencies),
         "submit_rate_per_s": n / (max(s.answered_at for s in submitted) - first),
@@ -596,6 +659,7 @@ async def run_w2(
             **pg_figures(suite, window, n),
             **xact_commit_figures(window.before, window.after, settled, idle_rate, polls, n),
         },
+        "claim_latency": claims,
         "step_actors": actors,
     }
 
@@ -629,6 +693,7 @@ async def run_w3(
     interactions = await waiting_interactions(poller, ids)
     await asyncio.sleep(QUIET_S)
     # Phase 2: complete.
+    claims_before = await claims_now(suite)
     meter = Meter(suite, pids)
     meter.start()
     completed = await complete_all(client, interactions, args.complete_concurrency)
@@ -636,6 +701,7 @@ async def run_w3(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=f"{spec.name} completion"
     )
     event = meter.stop()
+    claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
     await asyncio.sleep(args.stats_settle_s)
@@ -651,6 +717,8 @@ async def run_w3(
         "run": spec.name,
         "workload": spec.workload,
         "transport": spec.transport,
+        "paced": False,
+        "scaled": False,
         "pipeline": suite.releases[name].pipeline_id,
         "n": n,
         "completed": len(latencies),
@@ -673,6 +741,7 @@ async def run_w3(
             ),
             **xact_commit_figures(park.before, event.after, settled, idle_rate, polls, n),
         },
+        "claim_latency": claims,
         "step_actors": await step_actors(poller, ids),
     }
 
@@ -681,31 +750,111 @@ def _sum_or_none(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
 
 
+def w3_pipeline(args: argparse.Namespace) -> str:
+    return "w3final" if args.w3_final_await else "w3"
+
+
 async def run_one(suite: Suite, spec: RunSpec) -> dict[str, Any]:
     stamp = f"{spec.name}-{int(time.time())}"
     supervisor = Supervisor(log_dir=suite.logs)
+    args = suite.args
     try:
-        pipeline = (
-            "w2" if spec.workload == "w2" else ("w3final" if suite.args.w3_final_await else "w3")
-        )
+        pipeline = w3_pipeline(args) if spec.workload == "w3" else spec.workload
         pids = await asyncio.to_thread(
-            start_worker_side, suite, supervisor, pipeline, spec.transport, stamp
+            start_worker_side, suite, supervisor, [pipeline], spec.transport, stamp
         )
         async with coordinator_client(suite.coordinator_target) as client:
-            if spec.workload == "w2":
-                result = await run_w2(suite, client, spec, pids, stamp)
-            else:
+            if spec.workload == "w3":
                 result = await run_w3(suite, client, spec, pids, stamp)
+            else:
+                result = await run_steps(suite, client, spec, pids, stamp)
     finally:
         await asyncio.to_thread(supervisor.stop_all)
     result["config"] = {
-        "submit_concurrency": suite.args.concurrency,
-        "complete_concurrency": suite.args.complete_concurrency if spec.workload == "w3" else None,
-        "dispatcher_max_in_flight": suite.args.max_in_flight or "default (64)",
-        "dispatcher_claim_batch": suite.args.claim_batch or "default (32)",
-        "dispatcher_complete_batch": suite.args.complete_batch or "default (200)",
+        "submit_concurrency": args.paced_concurrency if spec.paced else args.concurrency,
+        "rate_per_s": args.rate if spec.paced else None,
+        "complete_concurrency": args.complete_concurrency if spec.workload == "w3" else None,
+        "dispatcher_max_in_flight": args.max_in_flight or "dispatcher default",
+        "dispatcher_claim_batch": args.claim_batch or "dispatcher default",
+        "dispatcher_complete_batch": args.complete_batch or "dispatcher default",
     }
+    if spec.scaled:
+        result["scale"] = suite.scale
     return result
+
+
+# -- the scaled runs' backlog ------------------------------------------------------------------
+
+
+async def load_scale(suite: Suite) -> dict[str, Any]:
+    """Make one parked execution and one dead letter for real, clone each with set-based SQL
+    (`--scale-parked` / `--scale-dead-letters` times), check the invariants, vacuum."""
+    args = suite.args
+    stamp = f"scale-{int(time.time())}"
+    parked_pipeline = w3_pipeline(args)
+    supervisor = Supervisor(log_dir=suite.logs)
+    poller = Poller(suite.coordinator_url)
+    try:
+        await asyncio.to_thread(
+            start_worker_side,
+            suite,
+            supervisor,
+            [parked_pipeline, "deadletter"],
+            "local",
+            stamp,
+        )
+        async with coordinator_client(suite.coordinator_target) as client:
+            parked, dead = await submit_all(
+                client.executions,
+                [
+                    *submissions(suite, parked_pipeline, f"{stamp}-parked-template", 1),
+                    *submissions(suite, "deadletter", f"{stamp}-dead-template", 1),
+                ],
+            )
+        await poller.wait_for(
+            [parked.execution_id], "WAITING_EXTERNAL", timeout_s=120, what="parked template"
+        )
+        await poller.wait_for([dead.execution_id], "FAILED", timeout_s=120, what="dead template")
+    finally:
+        await asyncio.to_thread(supervisor.stop_all)
+    print(
+        f"[bench] loading {args.scale_parked:,} parked executions and "
+        f"{args.scale_dead_letters:,} dead letters",
+        file=sys.stderr,
+    )
+    loaded = []
+    for template, count, tag in (
+        (parked.execution_id, args.scale_parked, "parked"),
+        (dead.execution_id, args.scale_dead_letters, "dead"),
+    ):
+        if count > 0:
+            loaded.append(
+                await asyncio.to_thread(
+                    scale_load.clone,
+                    suite.coordinator_url,
+                    tenant=TENANT,
+                    template=template,
+                    count=count,
+                    tag=f"{stamp}-{tag}",
+                    batch=args.scale_batch,
+                )
+            )
+    checks = await asyncio.to_thread(scale_load.verify, suite.coordinator_url)
+    await asyncio.to_thread(suite.pg.vacuum_and_checkpoint)
+    size = await poller.query("SELECT pg_database_size(current_database())", [])
+    figures = {
+        "parked": args.scale_parked,
+        "dead_letters": args.scale_dead_letters,
+        "load_s": round(sum(item.seconds for item in loaded), 1),
+        "rows": {item.kind: item.rows for item in loaded},
+        "checks": checks,
+        "database_bytes": int(size[0][0]),
+    }
+    print(f"[bench] loaded: {json.dumps(figures)}", file=sys.stderr)
+    broken = {k: v for k, v in checks.items() if k.startswith(("version_", "dead_")) and v}
+    if broken:
+        raise RuntimeError(f"the bulk load broke invariants: {broken}")
+    return figures
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -723,25 +872,26 @@ def markdown(document: dict[str, Any], peers: Path | None) -> str:
         f"{machine['memory_gib']} GiB, {machine['os']}, Python {machine['python']}, "
         f"PostgreSQL {machine['postgres']}); real dispatcher, trivial steps.",
     ]
-    w2 = [r for r in runs if r["workload"] == "w2"]
+    steps = [r for r in runs if r["workload"] in ("w1", "w2")]
     w3 = [r for r in runs if r["workload"] == "w3"]
-    if w2:
+    if steps:
         lines += [
             "",
-            "### W2 three-step (saturating)",
+            "### W1 one step, W2 three steps (saturating; paced: a fixed submission rate)",
             "",
             "| run | n | submit rate /s | throughput /s | p50 ms | p90 ms | p99 ms | max ms "
-            "| machine CPU ms / exec | PG write xacts / exec (coordinator DB) "
+            "| claim p50 / mean ms | machine CPU ms / exec "
+            "| PG write xacts / exec (coordinator DB) "
             "| all-DB write xacts / exec | xids / exec | xact_commit / exec (idle-corrected) "
             "| WAL bytes / exec |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in w2:
+        for r in steps:
             lat, pg = r["latency_ms"], r["pg"]
             lines.append(
                 f"| {r['run']} | {r['n']} | {r['submit_rate_per_s']:,.0f} "
                 f"| **{r['throughput_per_s']:,.0f}** | {lat['p50']:.1f} | {lat['p90']:.1f} "
-                f"| {lat['p99']:.1f} | {lat['max']:.1f} "
+                f"| {lat['p99']:.1f} | {lat['max']:.1f} | {_claims(r)} "
                 f"| {r['cpu']['machine_cpu_ms_per_execution']:.2f} "
                 f"| **{_x(pg['write_xacts_per_execution'])}** "
                 f"| {_x(pg['all_db_write_xacts_per_execution'])} "
@@ -749,6 +899,7 @@ def markdown(document: dict[str, Any], peers: Path | None) -> str:
                 f"({pg['xact_commit_per_execution_raw']:.2f} raw) "
                 f"| {pg['wal_bytes_per_execution']:,.0f} |"
             )
+    lines += scale_section(document)
     if w3:
         lines += [
             "",
@@ -789,8 +940,10 @@ def markdown(document: dict[str, Any], peers: Path | None) -> str:
         )
     lines += ["", "Against DESIGN §14 targets:", ""]
     for r in runs:
+        if r.get("paced"):
+            continue
         target = TARGETS[r["workload"]]
-        unit = "executions/s" if r["workload"] == "w2" else "events/s"
+        unit = "events/s" if r["workload"] == "w3" else "executions/s"
         lines.append(
             f"* {r['run']}: {r['throughput_per_s']:,.0f} {unit} of >= {target:,.0f} "
             f"({r['throughput_per_s'] / target:.2f} of target)"
@@ -800,14 +953,70 @@ def markdown(document: dict[str, Any], peers: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _claims(run: dict[str, Any]) -> str:
+    claims = run.get("claim_latency")
+    if not claims:
+        return "n/a"
+    return f"{_x(claims['p50_ms'])} / {_x(claims['mean_ms'])}"
+
+
+def scale_section(document: dict[str, Any]) -> list[str]:
+    """Each scaled run next to the same run on the empty database."""
+    runs = {r["run"]: r for r in document["runs"]}
+    pairs = [(runs.get(r["run"].removesuffix("-scaled")), r) for r in document["runs"]]
+    pairs = [(empty, scaled) for empty, scaled in pairs if scaled.get("scaled")]
+    if not pairs:
+        return []
+    scale = pairs[0][1]["scale"] or {}
+    lines = [
+        "",
+        f"### At scale: {scale.get('parked', 0):,} parked executions and "
+        f"{scale.get('dead_letters', 0):,} dead letters (loaded in {scale.get('load_s')} s, "
+        f"database {scale.get('database_bytes', 0) / 2**30:.2f} GiB) against the empty database",
+        "",
+        "| run | throughput /s empty | scaled | ratio | claim p50 ms empty | scaled | ratio "
+        "| claim mean ms empty | scaled | ratio | within "
+        f"{SCALE_TOLERANCE:.0%} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for empty, scaled in pairs:
+        if empty is None:
+            lines.append(f"| {scaled['run']} | (no empty-database run in this session) |")
+            continue
+        e_claims, s_claims = empty.get("claim_latency") or {}, scaled.get("claim_latency") or {}
+        ratios = [
+            scaled["throughput_per_s"] / empty["throughput_per_s"],
+            _ratio_value(s_claims.get("p50_ms"), e_claims.get("p50_ms")),
+            _ratio_value(s_claims.get("mean_ms"), e_claims.get("mean_ms")),
+        ]
+        within = (
+            ratios[0] >= 1 - SCALE_TOLERANCE
+            and ratios[1] is not None
+            and ratios[1] <= 1 + SCALE_TOLERANCE
+        )
+        lines.append(
+            f"| {scaled['run']} | {empty['throughput_per_s']:,.0f} "
+            f"| {scaled['throughput_per_s']:,.0f} | {ratios[0]:.2f} "
+            f"| {_x(e_claims.get('p50_ms'))} | {_x(s_claims.get('p50_ms'))} "
+            f"| {_x(ratios[1])} | {_x(e_claims.get('mean_ms'))} "
+            f"| {_x(s_claims.get('mean_ms'))} | {_x(ratios[2])} | {'yes' if within else 'no'} |"
+        )
+    return lines
+
+
+def _ratio_value(ours: float | None, theirs: float | None) -> float | None:
+    return None if ours is None or not theirs else ours / theirs
+
+
 def peer_sections(runs: list[dict[str, Any]], tables: dict[str, list[dict[str, str]]]) -> list[str]:
     lines: list[str] = []
-    w2_rows = peer_rows(tables, "W2 three-step")
-    for ours in (r for r in runs if r["workload"] == "w2"):
+    titles = {"w1": "W1 single-step", "w2": "W2 three-step"}
+    for ours in (r for r in runs if r["workload"] in titles and not r.get("paced")):
+        workload = ours["workload"]
         lines += [
             "",
-            f"### {ours['run']}: ours / peer W2 (throughput: >1 is faster; latency, CPU, "
-            "writes: <1 is less)",
+            f"### {ours['run']}: ours / peer {workload.upper()} (throughput: >1 is faster; "
+            "latency, CPU, writes: <1 is less)",
             "",
             "| peer (config) | throughput /s | ratio | p50 ms | ratio | p99 ms | ratio "
             "| CPU ms / exec | ratio | PG write xacts / exec | ratio |",
@@ -817,7 +1026,7 @@ def peer_sections(runs: list[dict[str, Any]], tables: dict[str, list[dict[str, s
             f"| {ours['cpu']['machine_cpu_ms_per_execution']:.2f} | "
             f"| {_x(ours['pg']['write_xacts_per_execution'])} | |",
         ]
-        for row in w2_rows:
+        for row in peer_rows(tables, titles[workload]):
             tput = _number(next((v for k, v in row.items() if k.startswith("throughput")), ""))
             p50 = _number(row.get("p50 ms", ""))
             p99 = _number(row.get("p99 ms", ""))
@@ -864,6 +1073,28 @@ def peer_sections(runs: list[dict[str, Any]], tables: dict[str, list[dict[str, s
                 f"| {_ratio(ours['latency_ms']['p99'], p99)} | {_x(cpu)} "
                 f"| {_ratio(ours['cpu']['machine_cpu_ms_per_execution'], cpu)} |"
             )
+    paced_rows = peer_rows(tables, "Paced latency")
+    for ours in (r for r in runs if r.get("paced")):
+        lat = ours["latency_ms"]
+        lines += [
+            "",
+            f"### {ours['run']}: ours / peer paced {ours['workload'].upper()} "
+            "(<1 is lower latency)",
+            "",
+            "| peer (config) | p50 ms | ratio | p90 ms | ratio | p99 ms | ratio | max ms | ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| **ours ({ours['run']})** | {lat['p50']:.1f} | | {lat['p90']:.1f} | "
+            f"| {lat['p99']:.1f} | | {lat['max']:.1f} | |",
+        ]
+        for row in paced_rows:
+            if row.get("workload", "").lower() != ours["workload"]:
+                continue
+            cells = " | ".join(
+                f"{_fmt(v)} | {_ratio(lat[q], v)}"
+                for q in ("p50", "p90", "p99", "max")
+                for v in [_number(row.get(f"{q} ms", ""))]
+            )
+            lines.append(f"| {row.get('system')} ({row.get('config')}) | {cells} |")
     return lines
 
 
@@ -881,14 +1112,33 @@ def write_outputs(out_dir: Path, document: dict[str, Any], peers: Path | None) -
 # -- the driver --------------------------------------------------------------------------------
 
 
+def run_names(text: str, scale: bool) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if scale:
+        names += [name for name in SCALE_RUNS if name not in names]
+    return names
+
+
 def parse_runs(text: str, args: argparse.Namespace) -> list[RunSpec]:
+    """The runs in order, the scaled ones last (the bulk load is not undone)."""
     specs = []
-    for name in (part.strip() for part in text.split(",") if part.strip()):
-        workload, _, transport = name.partition("-")
-        if workload not in TARGETS or transport not in TRANSPORTS:
-            raise SystemExit(f"unknown run {name!r}: use w2-local, w2-grpc, w3-local, w3-grpc")
-        specs.append(RunSpec(workload, transport, args.w2_n if workload == "w2" else args.w3_n))
-    return specs
+    for name in run_names(text, args.scale):
+        match = _RUN_NAME.match(name)
+        if match is None:
+            raise SystemExit(
+                f"unknown run {name!r}: use [paced-]w1|w2-local|grpc[-scaled], w3-local, w3-grpc"
+            )
+        paced, workload, transport, scaled = (
+            bool(match.group(1)),
+            match.group(2),
+            match.group(3),
+            bool(match.group(4)),
+        )
+        if workload == "w3" and (paced or scaled):
+            raise SystemExit(f"{name!r}: W3 has no paced or scaled run")
+        n = {"w1": args.w1_n, "w2": args.w2_n, "w3": args.w3_n}[workload]
+        specs.append(RunSpec(workload, transport, args.paced_n if paced else n, paced, scaled))
+    return sorted(specs, key=lambda spec: spec.scaled)
 
 
 async def driver_main(args: argparse.Namespace) -> None:
@@ -901,8 +1151,11 @@ async def driver_main(args: argparse.Namespace) -> None:
     supervisor = Supervisor(log_dir=logs)
     tracing = TracingExport(enabled=args.tracing, sampler_ratio=args.trace_sampler_ratio)
     try:
+        waldump: Path | None = None
         if args.database_url:
-            maintenance_url, wal_dir = args.database_url, None
+            maintenance_url = args.database_url
+            # The exact write count needs the server's WAL: on this host and readable.
+            wal_dir, waldump = server_wal(maintenance_url) or (None, None)
         else:
             embedded = EmbeddedPostgres(work_dir / "postgres", fast=args.fast_postgres)
             await asyncio.to_thread(embedded.start)
@@ -936,6 +1189,14 @@ async def driver_main(args: argparse.Namespace) -> None:
             ),
         )
         coordinator_url = db_url(maintenance_url, COORDINATOR_DB)
+        # /metrics of the coordinator: scraped periodically with --metrics; read twice per run
+        # for the claim latency (--claim-latency, and always with scaled runs).
+        coordinator_metrics = metrics.env("coordinator")
+        if not coordinator_metrics and (args.claim_latency or any(r.scaled for r in runs)):
+            coordinator_metrics = {
+                "TPF_METRICS_PORT": str(free_port()),
+                "TPF_METRICS_HOST": "127.0.0.1",
+            }
         coordinator = await asyncio.to_thread(
             supervisor.start,
             ServiceSpec(
@@ -948,11 +1209,11 @@ async def driver_main(args: argparse.Namespace) -> None:
                     "TPF_DATA_DIR": str(work_dir / "coordinator"),
                     "TPF_REGISTRY_TARGET": registry.spec.target,
                     "TPF_REGISTRY_TOKEN": ADMIN,
-                    **metrics.env("coordinator"),
+                    **coordinator_metrics,
                 },
             ),
         )
-        pg = DatabasePgMeter(maintenance_url, wal_dir)
+        pg = DatabasePgMeter(maintenance_url, wal_dir, waldump)
         suite = Suite(
             args=args,
             coordinator_target=coordinator.spec.target,
@@ -961,16 +1222,30 @@ async def driver_main(args: argparse.Namespace) -> None:
             coordinator_oid=pg.database_oid(COORDINATOR_DB),
             coordinator_url=coordinator_url,
             pids={"coordinator": [coordinator.process.pid], "registry": [registry.process.pid]},
-            postgres_pid=embedded.pid if embedded is not None else None,
+            postgres_pid=(
+                embedded.pid
+                if embedded is not None
+                else (postmaster_pid(wal_dir) if wal_dir is not None else None)
+            ),
             work_dir=work_dir,
             logs=logs,
             tracing=tracing,
             metrics=metrics,
+            claims=(
+                ClaimLatency(int(coordinator_metrics["TPF_METRICS_PORT"]))
+                if coordinator_metrics
+                else None
+            ),
         )
-        await register_releases(suite, ["w2", "w3final" if args.w3_final_await else "w3"])
+        pipelines = ["w1", "w2", w3_pipeline(args)]
+        await register_releases(
+            suite, pipelines + (["deadletter"] if any(r.scaled for r in runs) else [])
+        )
         results = []
         async with metrics.running():
             for spec in runs:
+                if spec.scaled and suite.scale is None:
+                    suite.scale = await load_scale(suite)
                 print(f"[bench] run {spec.name} n={spec.n}", file=sys.stderr)
                 result = await run_one(suite, spec)
                 results.append(result)
@@ -981,6 +1256,8 @@ async def driver_main(args: argparse.Namespace) -> None:
             "machine": machine_facts(postgres_version),
             "postgres": "embedded" if embedded else "external",
             "w3_pipeline": "await only" if args.w3_final_await else "await, then one step",
+            "wal_commit_count": wal_dir is not None,
+            "scale": suite.scale,
             "runs": results,
         }
         peers = Path(args.peers_summary) if args.peers_summary else None
@@ -1009,9 +1286,19 @@ def one_line(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run_dispatcher_bench")
-    parser.add_argument("--runs", default=DEFAULT_RUNS, help="w2-local,w2-grpc,w3-local,w3-grpc")
+    parser.add_argument(
+        "--runs",
+        default=DEFAULT_RUNS,
+        help="[paced-]w1|w2-local|grpc[-scaled], w3-local, w3-grpc, comma-separated",
+    )
+    parser.add_argument("--w1-n", type=int, default=5000, help="executions per W1 run")
     parser.add_argument("--w2-n", type=int, default=2000, help="executions per W2 run")
     parser.add_argument("--w3-n", type=int, default=1000, help="executions per W3 run")
+    parser.add_argument("--paced-n", type=int, default=500, help="executions per paced run")
+    parser.add_argument("--rate", type=float, default=50.0, help="paced submissions per second")
+    parser.add_argument(
+        "--paced-concurrency", type=int, default=8, help="paced submit calls in flight at most"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="submits in flight")
     parser.add_argument(
         "--complete-concurrency",
@@ -1041,6 +1328,25 @@ def main(argv: list[str] | None = None) -> None:
         help="every service serves /metrics (TPF_METRICS_PORT), scraped during the runs",
     )
     parser.add_argument("--scrape-interval-s", type=float, default=5.0, help="with --metrics")
+    parser.add_argument(
+        "--claim-latency",
+        action="store_true",
+        help="the coordinator serves /metrics; each run reports its claim latency",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help=f"add {' and '.join(SCALE_RUNS)} (W1 on the empty database, then at scale)",
+    )
+    parser.add_argument(
+        "--scale-parked", type=int, default=1_000_000, help="parked executions to load"
+    )
+    parser.add_argument(
+        "--scale-dead-letters", type=int, default=100_000, help="dead letters to load"
+    )
+    parser.add_argument(
+        "--scale-batch", type=int, default=50_000, help="clones per load transaction"
+    )
     parser.add_argument(
         "--tracing",
         action="store_true",
