@@ -38,8 +38,11 @@ from tpf_worker.transports.rest import (
     RestWorkerClient,
     RestWorkerServer,
 )
-from tpf_worker.transports.sqs import SqsConfig, SqsReplyRouter, SqsWorkerClient, SqsWorkerServer
+from tpf_worker.transports.sqs_client import SqsWorkerClient
 from tpf_worker.transports.sqs_messages import REQUEST_PATH, SIGNATURE_METHOD, signed_bytes
+from tpf_worker.transports.sqs_reply_router import SqsReplyRouter
+from tpf_worker.transports.sqs_server import SqsWorkerServer
+from tpf_worker.transports.sqs_settings import SqsConfig
 
 SECRET = "test-worker-secret"
 CAPABILITY = Capability("org.example.echo", "c1", "r1", artifact_id="echo.jar")

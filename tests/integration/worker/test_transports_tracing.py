@@ -24,9 +24,13 @@ from tests.integration.worker.test_transports import (
 from tests.support.spans import in_trace, parent_of, recorded_spans
 from tpf_worker.protocol.command import Command
 from tpf_worker.protocol.result import Result
+from tpf_worker.tracing import execute_span
 from tpf_worker.transports.grpc import GrpcWorkerClient, GrpcWorkerServer
 from tpf_worker.transports.rest import RestWorkerClient, RestWorkerServer
-from tpf_worker.transports.sqs import SqsConfig, SqsReplyRouter, SqsWorkerClient, SqsWorkerServer
+from tpf_worker.transports.sqs_client import SqsWorkerClient
+from tpf_worker.transports.sqs_reply_router import SqsReplyRouter
+from tpf_worker.transports.sqs_server import SqsWorkerServer
+from tpf_worker.transports.sqs_settings import SqsConfig
 
 __all__ = ["recorded_spans", "sqs", "sqs_config"]  # fixtures, used by name
 
@@ -34,10 +38,13 @@ received: list[Command] = []
 
 
 async def recording_echo(cmd: Command) -> Result:
-    # Inside the worker's span: the handler runs in the continued trace.
+    # Inside the worker's span: the handler runs in the continued trace, and (as in the worker
+    # runtime) `execute_span` hands back the transport's span instead of making another.
     received.append(cmd)
-    assert trace.get_current_span().get_span_context().is_valid
-    return await echo(cmd)
+    with execute_span(cmd) as span:
+        assert span is trace.get_current_span()
+        assert span.get_span_context().is_valid
+        return await echo(cmd)
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +65,14 @@ async def _call(client: Any, exporter: InMemorySpanExporter) -> tuple[int, int]:
 
 def _worker_span(exporter: InMemorySpanExporter, trace_id: int, kind: SpanKind) -> Any:
     spans = exporter.get_finished_spans()
-    (worker,) = [s for s in in_trace(spans, trace_id) if s.kind is kind]
+    in_call = in_trace(spans, trace_id)
+    (worker,) = [s for s in in_call if s.kind is kind]
+    # The transport's span is the command's: it names the execution and step, and there is no
+    # `execute step` span under it.
+    assert worker.attributes is not None
+    assert worker.attributes["tpf.execution_id"] == command().execution_id
+    assert worker.attributes["tpf.step_index"] == command().current_step_index
+    assert [s.name for s in in_call if s.name == "execute step"] == []
     return worker, spans
 
 

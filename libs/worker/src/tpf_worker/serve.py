@@ -35,7 +35,8 @@ from tpf_worker.protocol.result import Result
 from tpf_worker.registration import WorkerAnnouncement, WorkerRegistration
 from tpf_worker.transports.grpc import GrpcWorkerServer
 from tpf_worker.transports.rest import RestWorkerServer
-from tpf_worker.transports.sqs import SqsConfig, SqsWorkerServer
+from tpf_worker.transports.sqs_server import SqsWorkerServer
+from tpf_worker.transports.sqs_settings import SqsConfig
 
 __all__ = ["main", "parse_args"]
 

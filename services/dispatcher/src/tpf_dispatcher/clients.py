@@ -24,7 +24,9 @@ from tpf_worker.protocol.capability import Capability
 from tpf_worker.transports import TransportFailure, WorkerClient
 from tpf_worker.transports.grpc import GrpcWorkerClient
 from tpf_worker.transports.rest import RestWorkerClient
-from tpf_worker.transports.sqs import SqsConfig, SqsReplyRouter, SqsWorkerClient
+from tpf_worker.transports.sqs_client import SqsWorkerClient
+from tpf_worker.transports.sqs_reply_router import SqsReplyRouter
+from tpf_worker.transports.sqs_settings import SqsConfig
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from tpf_dispatcher.status import DispatcherStatusServicer
 from tpf_rpc.channel import client_channel
 from tpf_rpc.tls import client_certificates_of
 from tpf_telemetry.metrics import new_registry
-from tpf_worker.transports.sqs import SqsConfig
+from tpf_worker.transports.sqs_settings import SqsConfig
 
 SERVICE_FULL_NAMES = (
     dispatcher_service_pb2.DESCRIPTOR.services_by_name["DispatcherService"].full_name,
