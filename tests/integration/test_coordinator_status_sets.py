@@ -10,6 +10,7 @@ import psycopg
 
 from tpf.common.v1 import execution_status_pb2
 from tpf_coordinator.domain.model import ExecutionStatus
+from tpf_coordinator.store import status_sql
 
 PROTO_PREFIX = "EXECUTION_STATUS_"
 
@@ -37,3 +38,34 @@ async def test_the_migrated_check_constraint_lists_the_domain_statuses(database:
         ).fetchall()
     [(definition,)] = rows
     assert set(re.findall(r"'([A-Z_]+)'::text", definition)) == {s.value for s in ExecutionStatus}
+
+
+# Partial index → the status list (store/status_sql.py) its queries spell out. The planner uses
+# such an index only when the query's literal list proves the index predicate.
+PARTIAL_INDEXES = {
+    "executions_runnable": status_sql.RUNNABLE,
+    "executions_running_leases": status_sql.RUNNING,
+    "executions_pinned_non_terminal": status_sql.NON_TERMINAL,
+    "execution_history_terminal_feed": status_sql.TERMINAL,
+    "interactions_pending": status_sql.PENDING_INTERACTIONS,
+    "interactions_expirable": status_sql.EXPIRABLE_INTERACTIONS,
+}
+
+
+async def test_the_status_lists_of_the_queries_are_the_partial_index_predicates(
+    database: str,
+) -> None:
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)",
+                (list(PARTIAL_INDEXES),),
+            )
+        ).fetchall()
+    predicates = {
+        name: re.findall(r"'([A-Z_]+)'::text", definition.partition(" WHERE ")[2])
+        for name, definition in rows
+    }
+    assert predicates == {
+        name: re.findall(r"'([A-Z_]+)'", listed) for name, listed in PARTIAL_INDEXES.items()
+    }

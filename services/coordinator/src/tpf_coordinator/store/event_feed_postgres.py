@@ -18,6 +18,7 @@ from tpf_coordinator.domain.event_feed import (
 )
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
 from tpf_coordinator.store.protocol import TerminalRows
+from tpf_coordinator.store.status_sql import TERMINAL
 from tpf_store import Pool
 
 # The oldest transaction still running, as the statement's snapshot sees it: every transaction
@@ -26,7 +27,7 @@ READ_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon"
 
 # Terminal rows after the position and below the horizon (taken by an earlier statement: what
 # ended before that snapshot is visible to this one too). The status list is the partial index's.
-READ_TERMINAL_ROWS = """
+READ_TERMINAL_ROWS = f"""
 SELECT h.xact_id::text AS xact_id, h.id, h.tenant_id, h.execution_id, h.version, h.event,
        h.to_status, h.error_code, h.error_message, h.release_version, h.occurred_at_ms,
        e.pipeline_id, e.version AS current_version, e.error_code AS current_error_code,
@@ -39,7 +40,7 @@ LEFT JOIN dead_letters d
        ON d.tenant_id = h.tenant_id AND d.execution_id = h.execution_id
       AND d.execution_version = h.version
 WHERE h.xact_id IS NOT NULL
-  AND h.to_status IN ('SUCCEEDED', 'FAILED', 'DLQ', 'CANCELLED')
+  AND h.to_status IN ({TERMINAL})
   AND (h.xact_id, h.id) > (%(after_xact_id)s::text::xid8, %(after_id)s)
   AND h.xact_id < %(horizon)s::text::xid8
   AND (cardinality(%(tenants)s::text[]) = 0 OR h.tenant_id = ANY(%(tenants)s::text[]))

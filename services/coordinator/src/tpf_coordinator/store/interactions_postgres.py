@@ -12,9 +12,10 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from tpf_coordinator.domain.interactions import AwaitUnitStatus
+from tpf_coordinator.domain.interactions import AwaitUnitStatus, InteractionStatus
 from tpf_coordinator.store.protocol import PendingCursor, PendingFilter
 from tpf_coordinator.store.records import InteractionRecord, LockedInteraction, UnitProgress
+from tpf_coordinator.store.status_sql import PENDING_INTERACTIONS
 from tpf_envelope import Envelope
 from tpf_store import Pool
 
@@ -33,7 +34,7 @@ FOR UPDATE
 """
 COMPLETE_INTERACTION = """
 UPDATE interactions SET
-    status = 'COMPLETED', version = version + 1, response_type_id = %(response_type_id)s,
+    status = %(completed)s, version = version + 1, response_type_id = %(response_type_id)s,
     response_encoding = %(response_encoding)s, response = %(response)s, actor = %(actor)s,
     completion_idempotency_key = %(idempotency_key)s, completed_at_ms = %(now_ms)s,
     updated_at_ms = %(now_ms)s
@@ -47,7 +48,7 @@ RETURNING version
 COMPLETE_UNIT_ITEM = """
 UPDATE await_units SET
     status = CASE WHEN completed_item_count + 1 >= expected_item_count
-                  THEN 'COMPLETED' ELSE status END,
+                  THEN %(completed)s ELSE status END,
     version = version + 1,
     completed_item_count = completed_item_count + 1,
     completed_item_keys = array_append(completed_item_keys, %(item_key)s),
@@ -59,17 +60,17 @@ RETURNING status, completed_item_count, expected_item_count
 # item index).
 ITEM_RESPONSES = """
 SELECT response_type_id, response_encoding, response FROM interactions
-WHERE tenant_id = %s AND interaction_id = ANY(%s::text[]) AND status = 'COMPLETED'
+WHERE tenant_id = %s AND interaction_id = ANY(%s::text[]) AND status = %s
 ORDER BY item_index NULLS FIRST, interaction_id
 """
 # The pending list, in TPF's order; the status list is the predicate of the partial index
-# `interactions_pending`, which serves the tenant + keyset scan.
+# `interactions_pending`, which serves the tenant + keyset scan (so literals: see status_sql).
 # Interactions past their record TTL are gone even before the sweeper marks them EXPIRED.
-LIST_PENDING = """
+LIST_PENDING = f"""
 SELECT * FROM interactions
-WHERE tenant_id = %(tenant_id)s AND status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')
+WHERE tenant_id = %(tenant_id)s AND status IN ({PENDING_INTERACTIONS})
   AND deadline_ms > %(expired_before_ms)s
-  {filters}
+  {{filters}}
 ORDER BY deadline_ms, created_at_ms, interaction_id
 LIMIT %(limit)s
 """
@@ -187,6 +188,7 @@ class PostgresInteractionStore:
                 "tenant_id": interaction.tenant_id,
                 "interaction_id": interaction.interaction_id,
                 "version": interaction.version,
+                "completed": InteractionStatus.COMPLETED.value,
             },
         )
         if await cursor.fetchone() is None:
@@ -199,6 +201,7 @@ class PostgresInteractionStore:
                 "tenant_id": interaction.tenant_id,
                 "unit_id": interaction.unit_id,
                 "version": locked.unit_version,
+                "completed": AwaitUnitStatus.COMPLETED.value,
             },
         )
         unit = await cursor.fetchone()
@@ -216,6 +219,9 @@ class PostgresInteractionStore:
         conn: AsyncConnection[Any], tenant_id: str, item_interaction_ids: tuple[str, ...]
     ) -> list[Envelope]:
         """The stored answers of the given items, in item order."""
-        cursor = await conn.execute(ITEM_RESPONSES, (tenant_id, list(item_interaction_ids)))
+        cursor = await conn.execute(
+            ITEM_RESPONSES,
+            (tenant_id, list(item_interaction_ids), InteractionStatus.COMPLETED.value),
+        )
         rows = await cursor.fetchall()
         return [Envelope(type_id, encoding, text) for type_id, encoding, text in rows]

@@ -2,8 +2,8 @@
 
 Each part is served by a partial index (`executions_runnable`, `executions_pinned_non_terminal`,
 `interactions_pending`, `dead_letters_pending`), so its cost follows the backlog, not the
-history. The status literals are those indexes' predicates, which the planner matches only
-when spelled out.
+history. The status lists are those indexes' predicates, which the planner matches only when
+spelled out (store/status_sql.py renders them from the enums).
 """
 
 from __future__ import annotations
@@ -11,21 +11,22 @@ from __future__ import annotations
 from psycopg.rows import dict_row
 
 from tpf_coordinator.store.records import BacklogSnapshot
+from tpf_coordinator.store.status_sql import NON_TERMINAL, PENDING_INTERACTIONS, RUNNABLE
 from tpf_store import Pool
 
-BACKLOG = """
+BACKLOG = f"""
 SELECT
     (SELECT count(*) FROM executions
-     WHERE status IN ('QUEUED', 'WAIT_RETRY') AND next_due_at_ms <= %(now_ms)s) AS runnable,
+     WHERE status IN ({RUNNABLE}) AND next_due_at_ms <= %(now_ms)s) AS runnable,
     (SELECT min(next_due_at_ms) FROM executions
-     WHERE status IN ('QUEUED', 'WAIT_RETRY') AND next_due_at_ms <= %(now_ms)s) AS oldest_due_ms,
+     WHERE status IN ({RUNNABLE}) AND next_due_at_ms <= %(now_ms)s) AS oldest_due_ms,
     (SELECT count(*) FROM interactions
-     WHERE status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')) AS waiting_interactions,
+     WHERE status IN ({PENDING_INTERACTIONS})) AS waiting_interactions,
     (SELECT count(*) FROM dead_letters WHERE redriven_at_ms IS NULL) AS open_dead_letters
 """
-NON_TERMINAL_BY_STATUS = """
+NON_TERMINAL_BY_STATUS = f"""
 SELECT status, count(*) AS executions FROM executions
-WHERE status IN ('QUEUED', 'RUNNING', 'WAITING_EXTERNAL', 'WAIT_RETRY')
+WHERE status IN ({NON_TERMINAL})
 GROUP BY status
 """
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from psycopg import sql
 
 from tpf_coordinator.domain.model import ExecutionStatus
-from tpf_coordinator.domain.release_drift import NON_TERMINAL_STATUSES
+from tpf_coordinator.store.status_sql import NON_TERMINAL
 from tpf_store import Pool
 
-# The statuses are written into the text as literals, not bound: a partial index is used only
-# when the planner can prove its predicate from the query, which it cannot do for a parameter
-# of a generic prepared plan. Same list, same order as the predicate of
-# `executions_pinned_non_terminal` (migration 0005), so this is an index-only scan.
+# The statuses are written into the text as literals, not bound (see status_sql): same list,
+# same order as the predicate of `executions_pinned_non_terminal` (migration 0005), so this is
+# an index-only scan.
 COUNT_PINNED_NON_TERMINAL = sql.SQL(
     """
 SELECT release_version, status, count(*) AS executions
@@ -20,7 +19,7 @@ WHERE tenant_id = %(tenant_id)s AND pipeline_id = %(pipeline_id)s
   AND status IN ({statuses})
 GROUP BY release_version, status
 """
-).format(statuses=sql.SQL(", ").join(sql.Literal(s.value) for s in NON_TERMINAL_STATUSES))
+).format(statuses=sql.SQL(NON_TERMINAL))
 
 
 class PostgresPinnedExecutions:

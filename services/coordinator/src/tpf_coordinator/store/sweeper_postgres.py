@@ -8,38 +8,49 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from tpf_coordinator.domain.interactions import (
+    PENDING_INTERACTION_STATUSES,
+    AwaitUnitStatus,
+    InteractionStatus,
+)
+from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.store.records import ExecutionRecord, OverdueInteraction
+from tpf_coordinator.store.status_sql import EXPIRABLE_INTERACTIONS, PENDING_INTERACTIONS, RUNNING
 from tpf_coordinator.store.transactions_postgres import PostgresTransactions
 
 # One sweeper at a time across replicas: the transaction that sweeps holds this lock.
 TRY_LEAD = "SELECT pg_try_advisory_xact_lock(hashtextextended('tpf-coordinator-sweeper', 0))"
 
-EXPIRED_LEASES = """
+# The status conditions of the selecting queries are partial index predicates (literals, see
+# status_sql); the statuses written or matched by primary key are parameters.
+EXPIRED_LEASES = f"""
 SELECT * FROM executions
-WHERE status = 'RUNNING' AND lease_expires_at_ms <= %s
+WHERE status = {RUNNING} AND lease_expires_at_ms <= %s
 ORDER BY lease_expires_at_ms
 LIMIT %s
 FOR UPDATE SKIP LOCKED
 """
 
-OVERDUE_INTERACTIONS = """
+OVERDUE_INTERACTIONS = f"""
 SELECT tenant_id, interaction_id, unit_id, execution_id FROM interactions
-WHERE status IN ('WAITING', 'DISPATCHING', 'DISPATCHED') AND deadline_ms <= %s
+WHERE status IN ({PENDING_INTERACTIONS}) AND deadline_ms <= %s
 ORDER BY deadline_ms
 LIMIT %s
 FOR UPDATE SKIP LOCKED
 """
 TIME_OUT_INTERACTION = """
-UPDATE interactions SET status = 'TIMED_OUT', version = version + 1, updated_at_ms = %s
-WHERE tenant_id = %s AND interaction_id = %s AND status IN ('WAITING', 'DISPATCHING', 'DISPATCHED')
+UPDATE interactions SET status = %(timed_out)s, version = version + 1, updated_at_ms = %(now_ms)s
+WHERE tenant_id = %(tenant_id)s AND interaction_id = %(interaction_id)s
+  AND status = ANY(%(pending)s)
 """
 TIME_OUT_UNIT = """
-UPDATE await_units SET status = 'TIMED_OUT', version = version + 1, updated_at_ms = %s
-WHERE tenant_id = %s AND unit_id = %s AND status = 'WAITING_EXTERNAL'
+UPDATE await_units SET status = %(timed_out)s, version = version + 1, updated_at_ms = %(now_ms)s
+WHERE tenant_id = %(tenant_id)s AND unit_id = %(unit_id)s AND status = %(waiting)s
 """
 WAITING_ON_UNIT = """
 SELECT * FROM executions
-WHERE tenant_id = %s AND execution_id = %s AND status = 'WAITING_EXTERNAL' AND await_unit_id = %s
+WHERE tenant_id = %(tenant_id)s AND execution_id = %(execution_id)s AND status = %(waiting)s
+  AND await_unit_id = %(unit_id)s
 FOR UPDATE
 """
 
@@ -47,15 +58,16 @@ FOR UPDATE
 # are taken: a pending interaction is past its deadline too, so the timeout pass ends it first
 # (failing its execution with AWAIT_TIMEOUT) and a later pass expires it. The status list is the
 # predicate of the partial index `interactions_expirable`.
-EXPIRE_INTERACTIONS = """
+EXPIRE_INTERACTIONS = f"""
 WITH due AS (
     SELECT tenant_id, interaction_id FROM interactions
-    WHERE status IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'CANCELLED') AND deadline_ms <= %s
+    WHERE status IN ({EXPIRABLE_INTERACTIONS}) AND deadline_ms <= %(expired_before_ms)s
     ORDER BY deadline_ms
-    LIMIT %s
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-UPDATE interactions i SET status = 'EXPIRED', version = i.version + 1, updated_at_ms = %s
+UPDATE interactions i SET status = %(expired)s, version = i.version + 1,
+    updated_at_ms = %(now_ms)s
 FROM due
 WHERE i.tenant_id = due.tenant_id AND i.interaction_id = due.interaction_id
 """
@@ -99,11 +111,20 @@ class PostgresSweeperStore(PostgresTransactions):
     ) -> ExecutionRecord | None:
         """Mark the interaction and its unit TIMED_OUT; return the execution still waiting on
         it."""
-        tenant_id = overdue.tenant_id
-        await conn.execute(TIME_OUT_INTERACTION, (now_ms, tenant_id, overdue.interaction_id))
-        await conn.execute(TIME_OUT_UNIT, (now_ms, tenant_id, overdue.unit_id))
+        params = {
+            "tenant_id": overdue.tenant_id,
+            "interaction_id": overdue.interaction_id,
+            "unit_id": overdue.unit_id,
+            "execution_id": overdue.execution_id,
+            "now_ms": now_ms,
+            "pending": [status.value for status in PENDING_INTERACTION_STATUSES],
+            "timed_out": InteractionStatus.TIMED_OUT.value,
+            "waiting": ExecutionStatus.WAITING_EXTERNAL.value,
+        }
+        await conn.execute(TIME_OUT_INTERACTION, params)
+        await conn.execute(TIME_OUT_UNIT, {**params, "timed_out": AwaitUnitStatus.TIMED_OUT.value})
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(WAITING_ON_UNIT, (tenant_id, overdue.execution_id, overdue.unit_id))
+            await cur.execute(WAITING_ON_UNIT, params)
             waiting = await cur.fetchone()
         return ExecutionRecord.from_row(waiting) if waiting else None
 
@@ -113,5 +134,13 @@ class PostgresSweeperStore(PostgresTransactions):
     ) -> int:
         """Mark up to `limit` ended interactions whose deadline is at or before
         `expired_before_ms` (now - the record TTL) EXPIRED; return how many."""
-        cursor = await conn.execute(EXPIRE_INTERACTIONS, (expired_before_ms, limit, now_ms))
+        cursor = await conn.execute(
+            EXPIRE_INTERACTIONS,
+            {
+                "expired_before_ms": expired_before_ms,
+                "limit": limit,
+                "now_ms": now_ms,
+                "expired": InteractionStatus.EXPIRED.value,
+            },
+        )
         return cursor.rowcount
