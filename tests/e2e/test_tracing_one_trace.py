@@ -7,7 +7,8 @@ completed over REST. Then the submit's trace must hold spans of the gateway, the
 the dispatcher and the worker, joined as DESIGN says: the HTTP span continues the client's;
 gRPC client and server spans chain; every claim, step run and completion is a child of the
 coordinator's SubmitExecution span and links to the batch call it ran in; each worker call
-hangs under its step run; the resumed await links to the REST completion's own trace. Log
+hangs under its step run, and the worker's server span under it is the step's span there; the
+resumed await links to the REST completion's own trace. Log
 lines carry the trace and span ids. A submit sent over SQS with a `traceparent` message
 attribute continues that trace through the bridge, and a pipeline hosted in the dispatcher
 (`local`) runs its steps in it.
@@ -110,7 +111,7 @@ def _complete(spans: list[ReceivedSpan]) -> bool:
     """Every span the run makes in the submit's trace has been exported."""
     return (
         len(_named(spans, "tpf-coordinator", "complete step")) >= STEPS
-        and len(_named(spans, "tpf-worker", "execute step")) >= STEPS
+        and len(_named(spans, "tpf-worker", EXECUTE_RPC)) >= STEPS
         and len(_named(spans, "tpf-dispatcher", "run step")) >= STEPS
         and len(_named(spans, "tpf-coordinator", "resume execution")) == 1
     )
@@ -198,7 +199,8 @@ async def test_a_rest_submit_and_its_steps_share_one_trace(
     }
 
     # Each step run by the dispatcher: child of the submit, the worker call under it, the
-    # worker's server span under that call, the pipeline code under the server span.
+    # worker's server span under that call. The server span is the step's span on the worker
+    # (it names the execution and step): no `execute step` span is made under it.
     runs = _named(trace, "tpf-dispatcher", "run step")
     assert sorted(r.attributes["tpf.step_index"] for r in runs) == list(range(STEPS))
     for run in runs:
@@ -207,9 +209,9 @@ async def test_a_rest_submit_and_its_steps_share_one_trace(
         assert (call.service, call.kind) == ("tpf-dispatcher", "CLIENT")
         (served,) = _children(trace, call)
         assert (served.service, served.kind, served.name) == ("tpf-worker", "SERVER", EXECUTE_RPC)
-        (executed,) = _children(trace, served)
-        assert (executed.service, executed.name) == ("tpf-worker", "execute step")
-        assert executed.attributes["tpf.step_index"] == run.attributes["tpf.step_index"]
+        assert served.attributes["tpf.execution_id"] == execution_id
+        assert served.attributes["tpf.step_index"] == run.attributes["tpf.step_index"]
+        assert _children(trace, served) == []
 
     # The REST completion has its own trace; the resumed await joins the submit's and links it.
     (resume,) = _named(trace, "tpf-coordinator", "resume execution")

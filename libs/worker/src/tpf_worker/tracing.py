@@ -2,13 +2,16 @@
 envelopes: gRPC metadata (tpf_rpc's interceptors), HTTP headers, SQS message attributes.
 
 The dispatcher's CLIENT span carries its context to the worker, whose SERVER (or CONSUMER)
-span continues it, and whose `execute step` span covers the pipeline code.
+span continues it and is the command's span: it covers the pipeline code, so no `execute
+step` span is made under it (one span less per step to make and export). A pipeline the
+dispatcher hosts has no such span around it, and gets `execute step`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from aiohttp import web
 from opentelemetry import propagate, trace
@@ -22,21 +25,42 @@ _tracer = trace.get_tracer("tpf_worker")
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Set while a transport's SERVER or CONSUMER span stands for the command being run.
+_transport_span: ContextVar[bool] = ContextVar("tpf_worker_transport_span", default=False)
+
 
 def _command_attributes(command: Command) -> dict[str, str | int]:
+    # Which execution and step: the dispatcher's `run step` and the coordinator's `claim step`
+    # carry the rest (tenant, pipeline, release, attempt). Each attribute costs CPU to make
+    # and to export on every step.
     return {
-        "tpf.tenant_id": command.tenant_id,
-        "tpf.pipeline_id": command.pipeline_id,
-        "tpf.release_version": command.release_version,
         "tpf.execution_id": command.execution_id,
         "tpf.step_index": command.current_step_index,
-        "tpf.attempt": command.attempt,
     }
 
 
 @contextmanager
+def transport_span(command: Command) -> Iterator[None]:
+    """Around a transport's call of the command handler: its current span (the SERVER or
+    CONSUMER span of the request) gets the command's attributes and stands for the command,
+    so `execute_span` inside makes no span of its own."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(_command_attributes(command))
+    token = _transport_span.set(True)
+    try:
+        yield
+    finally:
+        _transport_span.reset(token)
+
+
+@contextmanager
 def execute_span(command: Command) -> Iterator[Span]:
-    """`execute step`: the pipeline code running `command`'s steps, in the current context."""
+    """`execute step`: the pipeline code running `command`'s steps, in the current context;
+    inside `transport_span`, the transport's span instead."""
+    if _transport_span.get():
+        yield trace.get_current_span()
+        return
     with _tracer.start_as_current_span(
         "execute step", attributes=_command_attributes(command)
     ) as span:

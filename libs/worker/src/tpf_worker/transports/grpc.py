@@ -32,6 +32,7 @@ from tpf_worker.protocol.malformed import InvalidCommand, MalformedEnvelope
 from tpf_worker.protocol.result import Result, decode_result, encode_result
 from tpf_worker.protocol.version import PROTOCOL_VERSION
 from tpf_worker.signing import SignatureRejected, Verifier, sign
+from tpf_worker.tracing import transport_span
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 
 __all__ = ["CAPABILITIES_PATH", "EXECUTE_PATH", "GrpcWorkerClient", "GrpcWorkerServer"]
@@ -94,7 +95,8 @@ class _Servicer(pb_grpc.TransitionWorkerServiceServicer):
                 "Malformed gRPC transition worker command envelope",
             )
         try:
-            result = await self._handler(command)
+            with transport_span(command):
+                result = await self._handler(command)
             result_bytes = encode_result(result)
         except Exception:  # any handler bug becomes TPF's INTERNAL answer, logged once here
             logger.exception(

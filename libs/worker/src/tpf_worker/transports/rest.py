@@ -22,7 +22,12 @@ from tpf_worker.protocol.command import Command, decode_command, encode_command
 from tpf_worker.protocol.malformed import MalformedEnvelope
 from tpf_worker.protocol.result import Result, decode_result, encode_result
 from tpf_worker.signing import SignatureRejected, Verifier, sign
-from tpf_worker.tracing import client_call, record_http_status, server_span_middleware
+from tpf_worker.tracing import (
+    client_call,
+    record_http_status,
+    server_span_middleware,
+    transport_span,
+)
 from tpf_worker.transports import WORKER_FAILURE, CommandHandler, TransportFailure
 
 __all__ = [
@@ -134,7 +139,9 @@ class RestWorkerServer:
         self._in_flight += 1
         self._idle.clear()
         try:
-            result_bytes = encode_result(await self._handler(command))
+            with transport_span(command):
+                result = await self._handler(command)
+            result_bytes = encode_result(result)
         except Exception:  # a handler bug: log once here, answer 500 like TPF's mapper
             logger.exception("REST worker command failed for execution %s", command.execution_id)
             return web.Response(status=500)
