@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
 
 from tpf_coordinator.domain.failures import dlq_log_line
 from tpf_coordinator.domain.model import ExecutionStatus, Transition
@@ -29,7 +28,7 @@ from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.notifications import Notifications
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
-from tpf_coordinator.store.protocol import ClaimFilter, StaleVersion, WorkStore
+from tpf_coordinator.store.protocol import ClaimFilter, StaleVersion, TransitionWrite, WorkStore
 from tpf_coordinator.store.records import ExecutionRecord, encode_result
 from tpf_coordinator.tracing import completion_span, trace_claims
 from tpf_coordinator.work_outcomes import (
@@ -265,6 +264,7 @@ class WorkCoordinator:
             locked = await self._store.lock_many(
                 conn, [(c.tenant_id, c.execution_id) for c in completions]
             )
+            batch: list[TransitionWrite] = []
             for completion in completions:
                 result = CompletionResult(completion.tenant_id, completion.execution_id, False)
                 results.append(result)
@@ -278,19 +278,34 @@ class WorkCoordinator:
                     continue
                 try:
                     with completion_span(record, completion.outcome):
-                        async with conn.transaction():
-                            updated = await self._apply(
-                                conn, dispatcher_id, record, completion, result, payloads
-                            )
+                        write = await self._plan(
+                            dispatcher_id, record, completion, result, payloads
+                        )
+                        if isinstance(completion.outcome, AwaitAsked):
+                            # An await writes more than the row: in a savepoint of its own, so
+                            # that a failure undoes this item alone.
+                            async with conn.transaction():
+                                await self._store.write_many(conn, [write])
+                                await self._store.insert_await(
+                                    conn,
+                                    record,
+                                    completion.outcome.new_await,
+                                    now_ms=write.transition.after.updated_at_ms,
+                                )
+                        else:
+                            batch.append(write)
                 except TpfError as error:
                     result.error = error
                     continue
                 except StaleVersion:
                     result.error = _stale(completion, record)
                     continue
-                locked[(completion.tenant_id, completion.execution_id)] = updated
+                assert result.record is not None
+                locked[(completion.tenant_id, completion.execution_id)] = result.record
                 result.accepted = True
-                result.record = updated
+            # The rows are locked and their versions checked above, so the batch cannot meet a
+            # stale row; if it did, StaleVersion rolls the whole call back.
+            await self._store.write_many(conn, batch)
         self._count_completions(results)
         for result in results:
             for line in result.log_lines:
@@ -327,15 +342,17 @@ class WorkCoordinator:
         if stale:
             self._metrics.fencing_rejections.labels("complete").inc(stale)
 
-    async def _apply(
+    async def _plan(
         self,
-        conn: Any,
         dispatcher_id: str,
         record: ExecutionRecord,
         completion: Completion,
         result: CompletionResult,
         payloads: Payloads,
-    ) -> ExecutionRecord:
+    ) -> TransitionWrite:
+        """The write of one completion (nothing is written here); fills `result` with the
+        transition, the updated record and, for a kept claim, the next work item. Raises
+        TpfError for a completion that cannot apply (and for a text the object store refuses)."""
         release = await self._catalog.get(
             record.tenant_id, record.pipeline_id, record.release_version
         )
@@ -343,7 +360,6 @@ class WorkCoordinator:
         outcome = completion.outcome
         actor = completion.worker_id or dispatcher_id
         payload: Envelope | None = None
-        set_payload = False
         result_text: str | None = None
         if isinstance(outcome, StepDone):
             self._check_next_step(record, release, outcome.next_step_index)
@@ -360,7 +376,7 @@ class WorkCoordinator:
                 actor=actor,
             )
             if outcome.outputs:
-                payload, set_payload = next_input(outcome.outputs), True
+                payload = next_input(outcome.outputs)
         elif isinstance(outcome, PipelineDone):
             transition = apply(record.state, PipelineCompleted(now_ms=now_ms), actor=actor)
             result_text = encode_result(outcome.outputs)
@@ -384,27 +400,24 @@ class WorkCoordinator:
                 ),
                 actor=actor,
             )
-        await self._store.write(
-            conn,
+        write = TransitionWrite(
             record,
             transition,
             payload=payload,
-            set_payload=set_payload,
-            result=result_text,
-            payloads=payloads,
+            payload_text=await payloads.store_text(payload.payload) if payload else None,
+            result_text=await payloads.store_text(result_text) if result_text is not None else None,
         )
-        if isinstance(outcome, AwaitAsked):
-            await self._store.insert_await(conn, record, outcome.new_await, now_ms=now_ms)
         result.transition = transition
         if transition.dead_letter_reason is not None and self._dlq_log_enabled:
             result.log_lines.append(self._dlq_line(record, release, transition))
-        updated = _with_state(record, transition, payload if set_payload else record.payload)
+        updated = _with_state(record, transition, payload if payload else record.payload)
+        result.record = updated
         if isinstance(outcome, StepDone) and outcome.continue_claim:
             step = release.step(outcome.next_step_index)
             assert step is not None
             stop_before = -1 if release.segment_dispatch else outcome.next_step_index + 1
             result.next_work = Claimed(updated, release, step, stop_before)
-        return updated
+        return write
 
     @staticmethod
     def _check_next_step(record: ExecutionRecord, release: ReleaseInfo, next_index: int) -> None:

@@ -50,6 +50,20 @@ class StaleVersion(Exception):
     """The row's version moved since the transition was computed; nothing was written."""
 
 
+@dataclass(frozen=True, slots=True)
+class TransitionWrite:
+    """One transition of a batch (`WorkStore.write_many`), its texts already placed: inline, or
+    in the object store by reference."""
+
+    record: ExecutionRecord
+    transition: Transition
+    # The next step's input, when the transition replaces it (`payload_text` holds its text).
+    payload: Envelope | None = None
+    payload_text: StoredText | None = None
+    # The execution's result, when the transition sets it.
+    result_text: StoredText | None = None
+
+
 # --- executions ------------------------------------------------------------------------------
 
 
@@ -223,6 +237,11 @@ class WorkStore(Transactions, Protocol):
         self, conn: Connection, record: ExecutionRecord, new: NewAwait, *, now_ms: int
     ) -> None:
         """Create (or re-create, after a redrive) the await unit and its interactions."""
+
+    async def write_many(self, conn: Connection, writes: Sequence[TransitionWrite]) -> None:
+        """Apply each transition as `write` does, in one statement: every row must still hold
+        its `transition.before.version` (the caller locked them), else StaleVersion is raised
+        and the caller's transaction must roll back."""
 
 
 # --- interactions ------------------------------------------------------------------------------

@@ -7,13 +7,14 @@ history row (unique per execution and version) is inserted in the same transacti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
 from tpf_coordinator.domain.model import Transition
-from tpf_coordinator.store.protocol import StaleVersion
+from tpf_coordinator.store.protocol import StaleVersion, TransitionWrite
 from tpf_coordinator.store.records import StoredText
 
 if TYPE_CHECKING:
@@ -67,6 +68,77 @@ VALUES (%(tenant_id)s, %(execution_id)s, %(execution_version)s, %(pipeline_id)s,
         %(contract_version)s, %(release_version)s, %(step_index)s, %(attempt)s,
         %(transition_key)s, %(terminal_reason)s, %(error_code)s, %(error_message)s,
         %(retryable)s, %(created_at_ms)s)
+"""
+
+# `write_transitions`: a batch of transitions in one statement. Each row is updated only if it
+# still holds its expected version; a history row is inserted for each row updated; each is
+# notified as `write_transition` does. The caller compares `updated` with the batch size.
+WRITE_TRANSITIONS = """
+WITH v AS (
+    SELECT * FROM unnest(
+        %(tenant_id)s::text[], %(execution_id)s::text[], %(expected_version)s::bigint[],
+        %(status)s::text[], %(step_index)s::int[], %(attempt)s::int[], %(version)s::bigint[],
+        %(next_due_at_ms)s::bigint[], %(lease_owner)s::text[], %(lease_expires_at_ms)s::bigint[],
+        %(consecutive_lease_expiries)s::int[], %(error_code)s::text[], %(error_message)s::text[],
+        %(terminal_reason)s::text[], %(await_unit_id)s::text[], %(updated_at_ms)s::bigint[],
+        %(set_payload)s::boolean[], %(payload_type_id)s::text[], %(payload_encoding)s::text[],
+        %(payload)s::text[], %(payload_ref)s::text[], %(set_result)s::boolean[],
+        %(result)s::text[], %(result_ref)s::text[], %(event)s::text[], %(from_status)s::text[],
+        %(actor)s::text[], %(reason)s::text[], %(failure_code)s::text[],
+        %(failure_message)s::text[], %(retryable)s::boolean[]
+    ) AS v(tenant_id, execution_id, expected_version, status, step_index, attempt, version,
+           next_due_at_ms, lease_owner, lease_expires_at_ms, consecutive_lease_expiries,
+           error_code, error_message, terminal_reason, await_unit_id, updated_at_ms,
+           set_payload, payload_type_id, payload_encoding, payload, payload_ref, set_result,
+           result, result_ref, event, from_status, actor, reason, failure_code,
+           failure_message, retryable)
+),
+updated AS (
+    UPDATE executions e SET
+        status = v.status,
+        step_index = v.step_index,
+        attempt = v.attempt,
+        version = v.version,
+        next_due_at_ms = v.next_due_at_ms,
+        lease_owner = v.lease_owner,
+        lease_expires_at_ms = v.lease_expires_at_ms,
+        consecutive_lease_expiries = v.consecutive_lease_expiries,
+        error_code = v.error_code,
+        error_message = v.error_message,
+        terminal_reason = v.terminal_reason,
+        await_unit_id = v.await_unit_id,
+        updated_at_ms = v.updated_at_ms,
+        payload_type_id = CASE WHEN v.set_payload THEN v.payload_type_id
+                               ELSE e.payload_type_id END,
+        payload_encoding = CASE WHEN v.set_payload THEN v.payload_encoding
+                                ELSE e.payload_encoding END,
+        payload = CASE WHEN v.set_payload THEN v.payload ELSE e.payload END,
+        payload_ref = CASE WHEN v.set_payload THEN v.payload_ref ELSE e.payload_ref END,
+        result = CASE WHEN v.set_result THEN v.result ELSE e.result END,
+        result_ref = CASE WHEN v.set_result THEN v.result_ref ELSE e.result_ref END
+    FROM v
+    WHERE e.tenant_id = v.tenant_id AND e.execution_id = v.execution_id
+      AND e.version = v.expected_version
+    RETURNING e.tenant_id, e.execution_id, e.release_version
+),
+history AS (
+    INSERT INTO execution_history (
+        tenant_id, execution_id, version, event, from_status, to_status, step_index, attempt,
+        actor, reason, error_code, error_message, retryable, release_version, occurred_at_ms)
+    SELECT v.tenant_id, v.execution_id, v.version, v.event, v.from_status, v.status,
+           v.step_index, v.attempt, v.actor, v.reason, v.failure_code, v.failure_message,
+           v.retryable, updated.release_version, v.updated_at_ms
+    FROM v JOIN updated USING (tenant_id, execution_id)
+),
+notified AS (
+    SELECT pg_notify('tpf_execution', updated.tenant_id || '/' || updated.execution_id)
+    FROM updated
+)
+SELECT (SELECT count(*) FROM updated) AS updated,
+       (SELECT count(*) FROM notified) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify('tpf_work', '') WHERE %(notify_work)s) w) AS work,
+       (SELECT count(*) FROM (SELECT pg_notify('tpf_terminal', '') WHERE %(notify_terminal)s) t)
+           AS terminal
 """
 
 NOTIFY_WORK = "SELECT pg_notify('tpf_work', '')"
@@ -171,30 +243,134 @@ async def write_transition(
     effective = row if release_version is None else _with_release(row, release_version)
     await conn.execute(INSERT_HISTORY, history_params(effective, transition))
     if transition.dead_letter_reason is not None:
-        failure = transition.failure
-        await conn.execute(
-            INSERT_DEAD_LETTER,
-            {
-                "tenant_id": row.tenant_id,
-                "execution_id": row.execution_id,
-                "execution_version": after.version,
-                "pipeline_id": row.pipeline_id,
-                "contract_version": row.contract_version,
-                "release_version": effective.release_version,
-                "step_index": after.step_index,
-                "attempt": after.attempt,
-                "transition_key": f"{row.execution_id}:{after.step_index}:{after.attempt}",
-                "terminal_reason": transition.dead_letter_reason.value,
-                "error_code": after.error_code or (failure.error_code if failure else ""),
-                "error_message": after.error_message or (failure.error_message if failure else ""),
-                "retryable": failure.retryable if failure else False,
-                "created_at_ms": after.updated_at_ms,
-            },
-        )
+        await conn.execute(INSERT_DEAD_LETTER, dead_letter_params(effective, transition))
     if after.status.is_runnable:
         await conn.execute(NOTIFY_WORK)
     notify = NOTIFY_TERMINAL_EXECUTION if after.status.is_terminal else NOTIFY_EXECUTION
     await conn.execute(notify, (f"{row.tenant_id}/{row.execution_id}",))
+
+
+def dead_letter_params(row: RowIdentity, transition: Transition) -> dict[str, Any]:
+    after = transition.after
+    failure = transition.failure
+    assert transition.dead_letter_reason is not None
+    return {
+        "tenant_id": row.tenant_id,
+        "execution_id": row.execution_id,
+        "execution_version": after.version,
+        "pipeline_id": row.pipeline_id,
+        "contract_version": row.contract_version,
+        "release_version": row.release_version,
+        "step_index": after.step_index,
+        "attempt": after.attempt,
+        "transition_key": f"{row.execution_id}:{after.step_index}:{after.attempt}",
+        "terminal_reason": transition.dead_letter_reason.value,
+        "error_code": after.error_code or (failure.error_code if failure else ""),
+        "error_message": after.error_message or (failure.error_message if failure else ""),
+        "retryable": failure.retryable if failure else False,
+        "created_at_ms": after.updated_at_ms,
+    }
+
+
+async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[TransitionWrite]) -> None:
+    """`write_transition` for a batch, in one statement (plus one per dead letter); raise
+    StaleVersion if any row no longer holds its expected version (the caller rolls back)."""
+    if not writes:
+        return
+    columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
+    notify_work = notify_terminal = False
+    for write in writes:
+        record, transition = write.record, write.transition
+        before, after, failure = transition.before, transition.after, transition.failure
+        payload, payload_text, result_text = write.payload, write.payload_text, write.result_text
+        notify_work = notify_work or after.status.is_runnable
+        notify_terminal = notify_terminal or after.status.is_terminal
+        for name, value in (
+            ("tenant_id", record.tenant_id),
+            ("execution_id", record.execution_id),
+            ("expected_version", before.version),
+            ("status", after.status.value),
+            ("step_index", after.step_index),
+            ("attempt", after.attempt),
+            ("version", after.version),
+            ("next_due_at_ms", after.next_due_at_ms),
+            ("lease_owner", after.lease_owner),
+            ("lease_expires_at_ms", after.lease_expires_at_ms),
+            ("consecutive_lease_expiries", after.consecutive_lease_expiries),
+            ("error_code", after.error_code),
+            ("error_message", after.error_message),
+            ("terminal_reason", after.terminal_reason),
+            ("await_unit_id", after.await_unit_id),
+            ("updated_at_ms", after.updated_at_ms),
+            ("set_payload", payload_text is not None),
+            ("payload_type_id", payload.payload_type_id if payload else None),
+            ("payload_encoding", payload.payload_encoding if payload else None),
+            ("payload", payload_text.inline if payload_text else None),
+            ("payload_ref", payload_text.ref if payload_text else None),
+            ("set_result", result_text is not None),
+            ("result", result_text.inline if result_text else None),
+            ("result_ref", result_text.ref if result_text else None),
+            ("event", transition.event.value),
+            ("from_status", before.status.value),
+            ("actor", transition.actor),
+            ("reason", transition.reason),
+            ("failure_code", failure.error_code if failure else None),
+            ("failure_message", failure.error_message if failure else None),
+            ("retryable", failure.retryable if failure else None),
+        ):
+            columns[name].append(value)
+    cursor = await conn.execute(
+        WRITE_TRANSITIONS,
+        {**columns, "notify_work": notify_work, "notify_terminal": notify_terminal},
+    )
+    counts = await cursor.fetchone()
+    if counts is None or counts[0] != len(writes):
+        raise StaleVersion(f"{len(writes) - (counts[0] if counts else 0)} of {len(writes)} rows")
+    for write in writes:
+        if write.transition.dead_letter_reason is not None:
+            row = RowIdentity(
+                write.record.tenant_id,
+                write.record.execution_id,
+                write.record.pipeline_id,
+                write.record.contract_version,
+                write.record.release_version,
+            )
+            await conn.execute(INSERT_DEAD_LETTER, dead_letter_params(row, write.transition))
+
+
+_BATCH_COLUMNS = (
+    "tenant_id",
+    "execution_id",
+    "expected_version",
+    "status",
+    "step_index",
+    "attempt",
+    "version",
+    "next_due_at_ms",
+    "lease_owner",
+    "lease_expires_at_ms",
+    "consecutive_lease_expiries",
+    "error_code",
+    "error_message",
+    "terminal_reason",
+    "await_unit_id",
+    "updated_at_ms",
+    "set_payload",
+    "payload_type_id",
+    "payload_encoding",
+    "payload",
+    "payload_ref",
+    "set_result",
+    "result",
+    "result_ref",
+    "event",
+    "from_status",
+    "actor",
+    "reason",
+    "failure_code",
+    "failure_message",
+    "retryable",
+)
 
 
 def _with_release(row: RowIdentity, release_version: str) -> RowIdentity:

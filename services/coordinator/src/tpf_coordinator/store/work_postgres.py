@@ -10,10 +10,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
-from tpf_coordinator.store.protocol import ClaimFilter, NewAwait
+from tpf_coordinator.store.protocol import ClaimFilter, NewAwait, TransitionWrite
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.transactions_postgres import PostgresTransactions
-from tpf_coordinator.store.transitions_sql import INSERT_HISTORY
+from tpf_coordinator.store.transitions_sql import INSERT_HISTORY, write_transitions
 
 # The claim is the one transition computed in SQL rather than by `domain.transitions.apply`:
 # one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
@@ -159,6 +159,10 @@ class PostgresWorkStore(PostgresTransactions):
         return {
             (row["tenant_id"], row["execution_id"]): ExecutionRecord.from_row(row) for row in rows
         }
+
+    @staticmethod
+    async def write_many(conn: AsyncConnection[Any], writes: Sequence[TransitionWrite]) -> None:
+        await write_transitions(conn, writes)
 
     @staticmethod
     async def insert_await(
