@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -62,6 +61,7 @@ from tpf.registry.v1 import worker_service_pb2 as wpb
 from tpf_devserver.supervisor import ServiceSpec, Supervisor
 from tpf_store.embedded import EmbeddedPostgres
 from tpf_store.embedded._system_user import postgres_bin_dir
+from tpf_worker.contract_hash import catalog_fingerprint, sealed_contract
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "bench"
@@ -96,22 +96,13 @@ def bench_contract(pipeline_id: str, steps: int) -> dict[str, Any]:
         "runtimeLayout": "MONOLITH",
         "steps": chosen,
         "canonicalTypes": {},
-        "canonicalCatalogFingerprint": hashlib.sha256(b"{}").hexdigest(),
+        "canonicalCatalogFingerprint": catalog_fingerprint({}),
         "capabilities": {
             "localTransitionExecution": True,
             "transitionWorkerProtocols": ["local", "rest", "grpc", "sqs"],
         },
     }
-    compact = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    contract_hash = hashlib.sha256(compact.encode()).hexdigest()
-    ordered: dict[str, Any] = {
-        "schemaVersion": body["schemaVersion"],
-        "pipelineId": pipeline_id,
-        "contractVersion": f"sha256:{contract_hash}",
-        "contractHash": contract_hash,
-    }
-    ordered.update({k: v for k, v in body.items() if k not in ordered})
-    return ordered
+    return sealed_contract(body)
 
 
 def pipeline_of(workload: str) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tpf_worker.contract_hash import catalog_fingerprint, sealed_contract
+
 PIPELINE_ID = "org.pipelineframework.restaurantapproval"
 ARTIFACT_ID = "restaurant-approval-monolith"
 CONTRACT_PATH = "META-INF/pipeline/pipeline-contract.json"
@@ -96,7 +98,7 @@ def tpf_contract(
         # A copy: callers edit the document they get (tests do), never the shared steps.
         "steps": copy.deepcopy(RESTAURANT_STEPS if steps is None else steps),
         "canonicalTypes": {},
-        "canonicalCatalogFingerprint": hashlib.sha256(b"{}").hexdigest(),
+        "canonicalCatalogFingerprint": catalog_fingerprint({}),
         "capabilities": {
             "localTransitionExecution": True,
             "transitionWorkerProtocols": ["local", "rest", "grpc", "sqs"],
@@ -104,16 +106,7 @@ def tpf_contract(
     }
     if salt:
         body["module"] = f"restaurant-approval-{salt}"
-    compact = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    contract_hash = hashlib.sha256(compact.encode()).hexdigest()
-    ordered: dict[str, Any] = {
-        "schemaVersion": body["schemaVersion"],
-        "pipelineId": pipeline_id,
-        "contractVersion": f"sha256:{contract_hash}",
-        "contractHash": contract_hash,
-    }
-    ordered.update({k: v for k, v in body.items() if k not in ordered})
-    return ordered
+    return sealed_contract(body)
 
 
 def sha256_digest(path: Path) -> str:

@@ -3,9 +3,10 @@
 The jar is a zip named `<artifactId>-<version>.jar` holding `META-INF/MANIFEST.MF` and
 `META-INF/pipeline/pipeline-contract.json`, written the way TPF's build writes the contract
 (TPF_WIRE §8.1): every key, pretty-printed, `contractHash` = SHA-256 of the compact Gson-style
-JSON of the contract without version and hash, `contractVersion` = `sha256:<contractHash>`.
-Entries carry a fixed timestamp and order, so the same pipeline always gives the same bytes and
-digest: rebuilding and re-registering is a no-op, not a version conflict.
+JSON of the contract without version and hash, `contractVersion` = `sha256:<contractHash>`
+(`tpf_worker.contract_hash`). Entries carry a fixed timestamp and order, so the same pipeline
+always gives the same bytes and digest: rebuilding and re-registering is a no-op, not a version
+conflict.
 
 Next to the jar go `pipeline-release.json` (the descriptor RegisterRelease reads, §8.2) and
 `release-policy.json` (the release's retry and dispatch policy, `tpf.registry.v1.ReleasePolicy`
@@ -28,6 +29,12 @@ from typing import Any, Final
 from google.protobuf import duration_pb2, json_format
 
 from tpf.registry.v1 import release_pb2
+from tpf_worker.contract_hash import (
+    catalog_fingerprint,
+    gson_escapes,
+    sealed_contract,
+    without_nulls,
+)
 from tpf_worker.pipeline import Pipeline, RetryPolicy, StepDefinition
 from tpf_worker.runtime import WorkerIdentity
 
@@ -167,23 +174,13 @@ def contract_of(pipeline: Pipeline) -> dict[str, Any]:
         "runtimeLayout": pipeline.runtime_layout,
         "steps": [_step_descriptor(step) for step in pipeline.steps],
         "canonicalTypes": canonical_types,
-        "canonicalCatalogFingerprint": hashlib.sha256(
-            _gson_compact(canonical_types).encode()
-        ).hexdigest(),
+        "canonicalCatalogFingerprint": catalog_fingerprint(canonical_types),
         "capabilities": {
             "localTransitionExecution": pipeline.local_transition_execution,
             "transitionWorkerProtocols": list(pipeline.worker_protocols),
         },
     }
-    body = _without_nulls(body)
-    contract_hash = hashlib.sha256(_gson_compact(body).encode("utf-8")).hexdigest()
-    head = {
-        "schemaVersion": body["schemaVersion"],
-        "pipelineId": body["pipelineId"],
-        "contractVersion": f"sha256:{contract_hash}",
-        "contractHash": contract_hash,
-    }
-    return {**head, **{key: value for key, value in body.items() if key not in head}}
+    return sealed_contract(body)
 
 
 def jar_of(contract: dict[str, Any]) -> bytes:
@@ -285,26 +282,8 @@ def _duration(delta: timedelta) -> duration_pb2.Duration:
     return duration
 
 
-def _without_nulls(value: Any) -> Any:
-    """Gson with default settings omits null-valued keys (§8.1)."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
-    return value
-
-
-def _gson_compact(value: Any) -> str:
-    """Gson's compact JSON with HTML escaping off: raw non-ASCII, except U+2028/U+2029."""
-    return _gson_escapes(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-
-
 def _gson_pretty(value: Any) -> str:
-    return _gson_escapes(json.dumps(_without_nulls(value), indent=2, ensure_ascii=False))
-
-
-def _gson_escapes(text: str) -> str:
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return gson_escapes(json.dumps(without_nulls(value), indent=2, ensure_ascii=False))
 
 
 def _short(identity: WorkerIdentity) -> str:
