@@ -44,6 +44,23 @@ async def test_pool_connections_are_transactional(embedded: EmbeddedPostgres) ->
         await pool.close()
 
 
+async def test_a_connection_switched_to_autocommit_comes_back_transactional(
+    embedded: EmbeddedPostgres,
+) -> None:
+    await asyncio.to_thread(embedded.start)
+    pool = await open_pool(embedded.url, min_size=1, max_size=1)
+    try:
+        async with pool.connection() as conn:
+            await conn.set_autocommit(True)
+            await conn.execute("CREATE TABLE single (x int)")
+        async with pool.connection() as conn:
+            assert conn.autocommit is False
+            cursor = await conn.execute("SELECT to_regclass('single') IS NOT NULL")
+            assert await cursor.fetchone() == (True,)
+    finally:
+        await pool.close()
+
+
 async def test_pool_replaces_connections_broken_by_a_postgres_restart(
     embedded: EmbeddedPostgres,
 ) -> None:

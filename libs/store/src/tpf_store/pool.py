@@ -49,7 +49,11 @@ class TrackedConnection(AsyncConnection[TupleRow]):
     returned_at: float = 0.0
 
 
-async def _mark_returned(conn: Any) -> None:
+async def _on_return(conn: Any) -> None:
+    """A unit of work may switch its connection to autocommit for a single statement (one round
+    trip instead of three); every connection goes back into the pool transactional."""
+    if conn.autocommit:
+        await conn.set_autocommit(False)
     conn.returned_at = time.monotonic()
 
 
@@ -76,9 +80,11 @@ async def open_pool(
     """Open a pool and wait until `min_size` connections are established.
 
     Connections start with autocommit off: a unit of work is
-    `async with pool.connection() as conn, conn.transaction():`. A connection is checked on
-    checkout unless it was returned moments ago (`check_unless_recently_used`), so connections
-    broken by a Postgres restart are replaced rather than handed out.
+    `async with pool.connection() as conn, conn.transaction():`; one that is a single statement
+    may `await conn.set_autocommit(True)` first, and the pool turns it off again on return. A
+    connection is checked on checkout unless it was returned moments ago
+    (`check_unless_recently_used`), so connections broken by a Postgres restart are replaced
+    rather than handed out.
     Raises psycopg_pool.PoolTimeout if the database is not reachable within `open_timeout_s`.
     A call waits at most `acquire_timeout_s` for a connection (PoolTimeout), so a caller learns
     that the database is down in seconds rather than after psycopg's default of 30 s. With a
@@ -93,7 +99,7 @@ async def open_pool(
         name=name,
         kwargs={"autocommit": False, "connect_timeout": _CONNECT_TIMEOUT_S},
         check=check_unless_recently_used,
-        reset=_mark_returned,
+        reset=_on_return,
         timeout=acquire_timeout_s,
         open=False,
     )

@@ -11,21 +11,37 @@ from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
 from tpf_coordinator.store.protocol import ListFilter, NewExecution, SubmitOutcome
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
 from tpf_coordinator.store.transactions_postgres import PostgresTransactions
-from tpf_coordinator.store.transitions_sql import INSERT_HISTORY, NOTIFY_WORK
 
-INSERT_EXECUTION = """
-INSERT INTO executions (
-    tenant_id, execution_id, pipeline_id, contract_version, release_version, status, step_index,
-    attempt, version, input_shape, result_shape, idempotency_key, input_fingerprint,
-    next_due_at_ms, payload_type_id, payload_encoding, payload, payload_ref, created_at_ms,
-    updated_at_ms, trace_parent)
-VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
-        %(release_version)s, 'QUEUED', 0, 0, 0, %(input_shape)s, %(result_shape)s,
-        %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
-        %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s,
-        %(trace_parent)s)
-ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
-RETURNING *
+# A submission in one statement (one round trip, run in autocommit): the QUEUED row, its
+# SUBMITTED history row and the dispatchers' wake-up, or nothing when the idempotency key is
+# taken (the caller then reads the existing execution).
+SUBMIT_EXECUTION = """
+WITH inserted AS (
+    INSERT INTO executions (
+        tenant_id, execution_id, pipeline_id, contract_version, release_version, status,
+        step_index, attempt, version, input_shape, result_shape, idempotency_key,
+        input_fingerprint, next_due_at_ms, payload_type_id, payload_encoding, payload,
+        payload_ref, created_at_ms, updated_at_ms, trace_parent)
+    VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
+            %(release_version)s, %(status)s, 0, 0, 0, %(input_shape)s, %(result_shape)s,
+            %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
+            %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s,
+            %(trace_parent)s)
+    ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
+    RETURNING *
+),
+history AS (
+    INSERT INTO execution_history (
+        tenant_id, execution_id, version, event, from_status, to_status, step_index, attempt,
+        actor, reason, release_version, occurred_at_ms)
+    SELECT tenant_id, execution_id, 0, %(event)s, NULL, status, 0, 0, %(actor)s, '',
+           release_version, %(now_ms)s
+    FROM inserted
+),
+notified AS (
+    SELECT pg_notify('tpf_work', '') FROM inserted
+)
+SELECT inserted.*, (SELECT count(*) FROM notified) AS notified FROM inserted
 """
 GET_EXECUTION = "SELECT * FROM executions WHERE tenant_id = %s AND execution_id = %s"
 GET_EXECUTION_FOR_UPDATE = GET_EXECUTION + " FOR UPDATE"
@@ -50,62 +66,44 @@ ORDER BY id LIMIT %s
 class PostgresExecutionStore(PostgresTransactions):
     async def submit(self, new: NewExecution) -> SubmitOutcome:
         """Insert a QUEUED execution with its SUBMITTED history row, or find the existing one."""
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cur,
-        ):
-            await cur.execute(
-                INSERT_EXECUTION,
-                {
-                    "tenant_id": new.tenant_id,
-                    "execution_id": new.execution_id,
-                    "pipeline_id": new.pipeline_id,
-                    "contract_version": new.contract_version,
-                    "release_version": new.release_version,
-                    "input_shape": new.input_shape,
-                    "result_shape": new.result_shape,
-                    "idempotency_key": new.idempotency_key,
-                    "input_fingerprint": new.input_fingerprint,
-                    "payload_type_id": new.payload.payload_type_id,
-                    "payload_encoding": new.payload.payload_encoding,
-                    "payload": new.payload_text.inline,
-                    "payload_ref": new.payload_text.ref,
-                    "now_ms": new.now_ms,
-                    "trace_parent": new.trace_parent,
-                },
-            )
-            row = await cur.fetchone()
-            if row is None:
+        async with self._pool.connection() as conn:
+            # One statement is its own transaction: no BEGIN and COMMIT round trips (the pool
+            # turns autocommit off again when the connection comes back).
+            await conn.set_autocommit(True)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    SUBMIT_EXECUTION,
+                    {
+                        "tenant_id": new.tenant_id,
+                        "execution_id": new.execution_id,
+                        "pipeline_id": new.pipeline_id,
+                        "contract_version": new.contract_version,
+                        "release_version": new.release_version,
+                        "status": ExecutionStatus.QUEUED.value,
+                        "input_shape": new.input_shape,
+                        "result_shape": new.result_shape,
+                        "idempotency_key": new.idempotency_key,
+                        "input_fingerprint": new.input_fingerprint,
+                        "payload_type_id": new.payload.payload_type_id,
+                        "payload_encoding": new.payload.payload_encoding,
+                        "payload": new.payload_text.inline,
+                        "payload_ref": new.payload_text.ref,
+                        "now_ms": new.now_ms,
+                        "trace_parent": new.trace_parent,
+                        "event": HistoryEvent.SUBMITTED.value,
+                        "actor": new.actor,
+                    },
+                )
+                row = await cur.fetchone()
+                if row is not None:
+                    return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
                 await cur.execute(
                     GET_BY_IDEMPOTENCY_KEY,
                     (new.tenant_id, new.pipeline_id, new.idempotency_key),
                 )
                 existing = await cur.fetchone()
-                assert existing is not None  # the conflicting row is visible once committed
-                return SubmitOutcome(ExecutionRecord.from_row(existing), created=False)
-            await cur.execute(
-                INSERT_HISTORY,
-                {
-                    "tenant_id": new.tenant_id,
-                    "execution_id": new.execution_id,
-                    "version": 0,
-                    "event": HistoryEvent.SUBMITTED.value,
-                    "from_status": None,
-                    "to_status": ExecutionStatus.QUEUED.value,
-                    "step_index": 0,
-                    "attempt": 0,
-                    "actor": new.actor,
-                    "reason": "",
-                    "error_code": None,
-                    "error_message": None,
-                    "retryable": None,
-                    "release_version": new.release_version,
-                    "occurred_at_ms": new.now_ms,
-                },
-            )
-            await cur.execute(NOTIFY_WORK)
-            return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
+        assert existing is not None  # the conflicting row is visible once committed
+        return SubmitOutcome(ExecutionRecord.from_row(existing), created=False)
 
     async def find_by_key(
         self, tenant_id: str, pipeline_id: str, idempotency_key: str
