@@ -9,18 +9,17 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
+from tpf_coordinator.domain.model import HistoryEvent
 from tpf_coordinator.store.protocol import ClaimFilter, NewAwait, TransitionWrite
 from tpf_coordinator.store.records import ExecutionRecord
 from tpf_coordinator.store.transactions_postgres import PostgresTransactions
-from tpf_coordinator.store.transitions_sql import INSERT_HISTORY, write_transitions
+from tpf_coordinator.store.transitions_sql import write_transitions
 
 # The claim is the one transition computed in SQL rather than by `domain.transitions.apply`:
 # one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
 # (QUEUED or WAIT_RETRY, once due; tests/integration/test_coordinator_claim_rule.py checks the
-# two against each other), it bumps the version, sets the lease and clears the
-# previous attempt's error, and every
-# claimed row gets its CLAIMED history row in the same transaction. The partial index
+# two against each other), it bumps the version, sets the lease and clears the previous
+# attempt's error, and every claimed row gets its CLAIMED history row in the same statement. The partial index
 # `executions_runnable` makes the scan touch runnable rows only; SKIP LOCKED lets concurrent
 # claimants (dispatchers, coordinator replicas) take disjoint batches without waiting.
 CLAIM_RUNNABLE = """
@@ -34,14 +33,25 @@ WITH picked AS (
     ORDER BY next_due_at_ms
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE executions e
+    SET status = 'RUNNING', version = e.version + 1, lease_owner = %(owner)s,
+        lease_expires_at_ms = %(now_ms)s + %(lease_ms)s, updated_at_ms = %(now_ms)s,
+        error_code = NULL, error_message = NULL
+    FROM picked
+    WHERE e.tenant_id = picked.tenant_id AND e.execution_id = picked.execution_id
+    RETURNING e.*, picked.from_status
+),
+history AS (
+    INSERT INTO execution_history (
+        tenant_id, execution_id, version, event, from_status, to_status, step_index, attempt,
+        actor, reason, release_version, occurred_at_ms)
+    SELECT tenant_id, execution_id, version, %(event)s, from_status, status, step_index,
+           attempt, %(owner)s, '', release_version, %(now_ms)s
+    FROM claimed
 )
-UPDATE executions e
-SET status = 'RUNNING', version = e.version + 1, lease_owner = %(owner)s,
-    lease_expires_at_ms = %(now_ms)s + %(lease_ms)s, updated_at_ms = %(now_ms)s,
-    error_code = NULL, error_message = NULL
-FROM picked
-WHERE e.tenant_id = picked.tenant_id AND e.execution_id = picked.execution_id
-RETURNING e.*, picked.from_status
+SELECT * FROM claimed
 """
 
 LOCK_EXECUTIONS = """
@@ -114,33 +124,10 @@ class PostgresWorkStore(PostgresTransactions):
                     "limit": limit,
                     "owner": owner,
                     "lease_ms": lease_ms,
+                    "event": HistoryEvent.CLAIMED.value,
                 },
             )
             rows = await cur.fetchall()
-            if rows:
-                await cur.executemany(
-                    INSERT_HISTORY,
-                    [
-                        {
-                            "tenant_id": row["tenant_id"],
-                            "execution_id": row["execution_id"],
-                            "version": row["version"],
-                            "event": HistoryEvent.CLAIMED.value,
-                            "from_status": row["from_status"],
-                            "to_status": ExecutionStatus.RUNNING.value,
-                            "step_index": row["step_index"],
-                            "attempt": row["attempt"],
-                            "actor": owner,
-                            "reason": "",
-                            "error_code": None,
-                            "error_message": None,
-                            "retryable": None,
-                            "release_version": row["release_version"],
-                            "occurred_at_ms": now_ms,
-                        }
-                        for row in rows
-                    ],
-                )
             records = [ExecutionRecord.from_row(row) for row in rows]
             if records and before_commit is not None:
                 await before_commit(records)
