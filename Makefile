@@ -22,7 +22,7 @@ export UV_SYSTEM_CERTS := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup proto lint format breaking api-baseline test test-fast dev chaos clean system-deps
+.PHONY: help setup proto lint format breaking api-baseline test test-fast dev chaos bench clean system-deps
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,25 @@ CHAOS_EXECUTIONS ?= 300
 
 chaos: setup ## crash campaign: orders over REST, gRPC and SQS on make dev's suite while each process type is killed; checks the database (CHAOS_EXECUTIONS=300)
 	$(BIN)/python -m tests.chaos.campaign --executions $(CHAOS_EXECUTIONS)
+
+# `make bench`: our benchmarks and the peers' (PgQueuer, Procrastinate, DBOS) in one sitting on
+# one Postgres server, then the ratio table in bench/results/ (bench/README.md). PEERS_DIR holds
+# the peers' drivers and setup.sh; DATABASE_URL is a role that may create databases, passed to
+# both. BENCH_QUICK=1: small N and one repetition (checks that it works; not for figures).
+DATABASE_URL ?= postgresql://bench@127.0.0.1:5432/postgres
+PEERS_DIR ?= ../shared/bench-peers
+BENCH_QUICK ?=
+REPS ?=
+BENCH_RUNS ?=
+BENCH_PEERS ?=
+BENCH_SCALE ?= 1
+BENCH_ARGS ?=
+
+bench: setup ## our runs and the peers' against DATABASE_URL, ratio table in bench/results (BENCH_QUICK=1, REPS, BENCH_RUNS, BENCH_PEERS, BENCH_SCALE=0, BENCH_ARGS)
+	$(BIN)/python -m bench.compare --database-url '$(DATABASE_URL)' --peers-dir '$(PEERS_DIR)' \
+		$(if $(BENCH_QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
+		$(if $(BENCH_RUNS),--runs $(BENCH_RUNS)) $(if $(BENCH_PEERS),--peer-runs $(BENCH_PEERS)) \
+		$(if $(filter 0,$(BENCH_SCALE)),--no-scale) $(BENCH_ARGS)
 
 clean: ## remove generated code and environments (keeps .tpf/ data)
 	rm -rf $(VENV) $(TOOLS) $(GEN)/tpf $(GEN)/org $(GEN)/.generated .build $(TS)/node_modules $(TS)/dist
