@@ -1267,8 +1267,20 @@ async def driver_main(args: argparse.Namespace) -> None:
         tracing.stop()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+        elif any(r.scaled for r in runs) and not args.keep_databases:
+            # A million parked executions are several GiB on someone else's server.
+            await asyncio.to_thread(drop_databases, args.database_url)
         if not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def drop_databases(maintenance_url: str) -> None:
+    try:
+        with psycopg.connect(maintenance_url, autocommit=True) as conn:
+            for name in (COORDINATOR_DB, REGISTRY_DB):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as error:
+        print(f"[bench] could not drop the bench databases: {error}", file=sys.stderr)
 
 
 def one_line(result: dict[str, Any]) -> str:
@@ -1346,6 +1358,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--scale-batch", type=int, default=50_000, help="clones per load transaction"
+    )
+    parser.add_argument(
+        "--keep-databases",
+        action="store_true",
+        help="with --database-url and a scaled run: keep the loaded databases (dropped at the end)",
     )
     parser.add_argument(
         "--tracing",
