@@ -15,13 +15,14 @@ from tests.e2e.conftest import Suite
 from tests.harness.wait import wait_until
 from tests.support.coordinator_client import CoordinatorClient, coordinator_client
 from tests.support.grpc_errors import expect_error
-from tests.support.registry_client import CONTROL_PLANE_A, WORKER_A
-from tests.support.release_artifacts import PIPELINE_ID
+from tests.support.registry_client import CONTROL_PLANE_A, WORKER_A, registry_client
+from tests.support.release_artifacts import PIPELINE_ID, build_release
 from tests.support.restaurant import envelope, order_envelope
 from tpf.common.v1 import execution_status_pb2 as st
 from tpf.coordinator.v1 import execution_pb2, interaction_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import work_service_pb2 as wpb
+from tpf.registry.v1 import release_service_pb2 as rpb
 
 pytestmark = pytest.mark.e2e
 
@@ -125,6 +126,48 @@ async def test_submit_is_pinned_and_idempotent(suite: Suite) -> None:
             ),
             grpc.StatusCode.FAILED_PRECONDITION,
             "RESULT_NOT_READY",
+        )
+
+
+async def test_a_repeat_gets_its_execution_whatever_admission_now_says(
+    suite: Suite, tmp_path: Path
+) -> None:
+    """The insert recognises a repeat by its key; when admission refuses (here: the newly
+    active release has no worker), the key is looked up before the refusal is answered."""
+    async with coordinator_client(suite.coordinator.target) as client:
+        order = submit_request(suite, "order-r")
+        first = await client.executions.SubmitExecution(order)
+        second = build_release(tmp_path / "second", salt="-second")
+        async with registry_client(suite.registry.target) as registry:
+            await registry.releases.RegisterRelease(
+                rpb.RegisterReleaseRequest(
+                    tenant_id=suite.tenant,
+                    pipeline_id=PIPELINE_ID,
+                    release_descriptor_path=str(second.descriptor_path),
+                )
+            )
+            await registry.releases.ActivateRelease(
+                rpb.ActivateReleaseRequest(
+                    tenant_id=suite.tenant,
+                    pipeline_id=PIPELINE_ID,
+                    release_version=second.release_version,
+                )
+            )
+        await expect_error(
+            client.executions.SubmitExecution(submit_request(suite, "order-new")),
+            grpc.StatusCode.UNAVAILABLE,
+            "NO_WORKER_AVAILABLE",
+        )
+        again = await client.executions.SubmitExecution(order)
+        assert again.duplicate and again.execution_id == first.execution_id
+        pinned = (await get(client, suite, first.execution_id)).execution.identity
+        assert pinned.release_version == suite.release.release_version
+        await expect_error(
+            client.executions.SubmitExecution(
+                submit_request(suite, "order-r", customerName="Someone else")
+            ),
+            grpc.StatusCode.ALREADY_EXISTS,
+            "IDEMPOTENCY_KEY_REUSED",
         )
 
 

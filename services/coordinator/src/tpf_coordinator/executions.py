@@ -14,13 +14,14 @@ from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.domain.transitions import Cancel, apply
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
-from tpf_coordinator.release_catalog import ReleaseCatalog
+from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
 from tpf_coordinator.store.protocol import ExecutionStore, ListFilter, NewExecution
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
 from tpf_envelope import (
     LIST,
     NULL,
     TRANSITION_ENCODING,
+    Decoded,
     Envelope,
     check_submission_input,
     input_snapshot,
@@ -34,6 +35,7 @@ from tpf_errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    TpfError,
     Unavailable,
 )
 from tpf_telemetry import current_traceparent
@@ -148,29 +150,9 @@ class Executions:
             )
         return derived_key(submission.tenant_id, submission.payload)
 
-    async def submit(self, submission: Submission, *, actor: str) -> Submitted:
-        size = payload_size_bytes(submission.payload)
-        if size > self._max_payload_bytes:
-            raise ResourceExhausted(
-                "PAYLOAD_TOO_LARGE",
-                f"The input payload is {size} bytes; the limit is {self._max_payload_bytes}",
-                limitBytes=self._max_payload_bytes,
-                sizeBytes=size,
-            )
-        if submission.output_streaming:
-            raise InvalidArgument(
-                "FIELD_INVALID",
-                "Async queue mode does not support streaming pipeline outputs yet.",
-                field="outputStreaming",
-            )
-        key = self._idempotency_key(submission)
-        fingerprint = input_fingerprint(submission.input_shape, submission.payload)
-        now_ms = self._now_ms()
-        # A repeat is recognised before any admission check, so a retried submit gets its
-        # execution even if the active release or the workers changed meanwhile.
-        existing = await self._store.find_by_key(submission.tenant_id, submission.pipeline_id, key)
-        if existing is not None:
-            return self._duplicate(existing, fingerprint, key, now_ms)
+    async def _admit(self, submission: Submission) -> tuple[ReleaseInfo, Decoded]:
+        """The active release a new submission is pinned to, and its decoded input; raises
+        when the release, its workers or the input refuse it."""
         release = await self._catalog.active(submission.tenant_id, submission.pipeline_id)
         first = release.step(0)
         if first is None:
@@ -198,6 +180,38 @@ class Executions:
                 releaseVersion=release.release_version,
                 detail=shortage,
             )
+        return release, decoded
+
+    async def submit(self, submission: Submission, *, actor: str) -> Submitted:
+        size = payload_size_bytes(submission.payload)
+        if size > self._max_payload_bytes:
+            raise ResourceExhausted(
+                "PAYLOAD_TOO_LARGE",
+                f"The input payload is {size} bytes; the limit is {self._max_payload_bytes}",
+                limitBytes=self._max_payload_bytes,
+                sizeBytes=size,
+            )
+        if submission.output_streaming:
+            raise InvalidArgument(
+                "FIELD_INVALID",
+                "Async queue mode does not support streaming pipeline outputs yet.",
+                field="outputStreaming",
+            )
+        key = self._idempotency_key(submission)
+        fingerprint = input_fingerprint(submission.input_shape, submission.payload)
+        now_ms = self._now_ms()
+        try:
+            release, decoded = await self._admit(submission)
+        except TpfError:
+            # A repeat passes whatever the admission checks now say, so a retried submit gets
+            # its execution even if the active release or the workers changed meanwhile. (On
+            # the way in, the insert recognises a repeat by its key: no read before it.)
+            existing = await self._store.find_by_key(
+                submission.tenant_id, submission.pipeline_id, key
+            )
+            if existing is not None:
+                return self._duplicate(existing, fingerprint, key, now_ms)
+            raise
         snapshot = input_snapshot(submission.input_shape, decoded)
         stored = await self._payloads.store_text(snapshot.payload)
         outcome = await self._store.submit(

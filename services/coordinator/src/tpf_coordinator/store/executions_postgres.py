@@ -66,55 +66,51 @@ ORDER BY id LIMIT %s
 class PostgresExecutionStore(PostgresTransactions):
     async def submit(self, new: NewExecution) -> SubmitOutcome:
         """Insert a QUEUED execution with its SUBMITTED history row, or find the existing one."""
-        async with self._pool.connection() as conn:
-            # One statement is its own transaction: no BEGIN and COMMIT round trips (the pool
-            # turns autocommit off again when the connection comes back).
-            await conn.set_autocommit(True)
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    SUBMIT_EXECUTION,
-                    {
-                        "tenant_id": new.tenant_id,
-                        "execution_id": new.execution_id,
-                        "pipeline_id": new.pipeline_id,
-                        "contract_version": new.contract_version,
-                        "release_version": new.release_version,
-                        "status": ExecutionStatus.QUEUED.value,
-                        "input_shape": new.input_shape,
-                        "result_shape": new.result_shape,
-                        "idempotency_key": new.idempotency_key,
-                        "input_fingerprint": new.input_fingerprint,
-                        "payload_type_id": new.payload.payload_type_id,
-                        "payload_encoding": new.payload.payload_encoding,
-                        "payload": new.payload_text.inline,
-                        "payload_ref": new.payload_text.ref,
-                        "now_ms": new.now_ms,
-                        "trace_parent": new.trace_parent,
-                        "event": HistoryEvent.SUBMITTED.value,
-                        "actor": new.actor,
-                    },
-                )
-                row = await cur.fetchone()
-                if row is not None:
-                    return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
-                await cur.execute(
-                    GET_BY_IDEMPOTENCY_KEY,
-                    (new.tenant_id, new.pipeline_id, new.idempotency_key),
-                )
-                existing = await cur.fetchone()
+        async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                SUBMIT_EXECUTION,
+                {
+                    "tenant_id": new.tenant_id,
+                    "execution_id": new.execution_id,
+                    "pipeline_id": new.pipeline_id,
+                    "contract_version": new.contract_version,
+                    "release_version": new.release_version,
+                    "status": ExecutionStatus.QUEUED.value,
+                    "input_shape": new.input_shape,
+                    "result_shape": new.result_shape,
+                    "idempotency_key": new.idempotency_key,
+                    "input_fingerprint": new.input_fingerprint,
+                    "payload_type_id": new.payload.payload_type_id,
+                    "payload_encoding": new.payload.payload_encoding,
+                    "payload": new.payload_text.inline,
+                    "payload_ref": new.payload_text.ref,
+                    "now_ms": new.now_ms,
+                    "trace_parent": new.trace_parent,
+                    "event": HistoryEvent.SUBMITTED.value,
+                    "actor": new.actor,
+                },
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
+            await cur.execute(
+                GET_BY_IDEMPOTENCY_KEY,
+                (new.tenant_id, new.pipeline_id, new.idempotency_key),
+            )
+            existing = await cur.fetchone()
         assert existing is not None  # the conflicting row is visible once committed
         return SubmitOutcome(ExecutionRecord.from_row(existing), created=False)
 
     async def find_by_key(
         self, tenant_id: str, pipeline_id: str, idempotency_key: str
     ) -> ExecutionRecord | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(GET_BY_IDEMPOTENCY_KEY, (tenant_id, pipeline_id, idempotency_key))
             row = await cur.fetchone()
         return ExecutionRecord.from_row(row) if row else None
 
     async def get(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(GET_EXECUTION, (tenant_id, execution_id))
             row = await cur.fetchone()
         return ExecutionRecord.from_row(row) if row else None
@@ -163,7 +159,7 @@ class PostgresExecutionStore(PostgresTransactions):
             "SELECT * FROM executions WHERE {} ORDER BY created_at_ms DESC, execution_id DESC "
             "LIMIT {}"
         ).format(sql.SQL(" AND ").join(clauses), sql.Literal(limit))
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query)
             rows = await cur.fetchall()
         return [ExecutionRecord.from_row(row) for row in rows]
@@ -171,7 +167,7 @@ class PostgresExecutionStore(PostgresTransactions):
     async def history(
         self, tenant_id: str, execution_id: str, *, after_id: int, limit: int
     ) -> list[HistoryRecord]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(LIST_HISTORY, (tenant_id, execution_id, after_id, limit))
             rows = await cur.fetchall()
         return [HistoryRecord.from_row(row) for row in rows]

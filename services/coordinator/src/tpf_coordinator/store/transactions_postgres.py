@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
@@ -35,6 +36,15 @@ class PostgresTransactions:
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
         return self._pool.connection()
+
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection for work that is one statement (or reads that need no common snapshot),
+        in autocommit: no BEGIN and COMMIT (or ROLLBACK) round trips. The pool makes it
+        transactional again when it is returned."""
+        async with self._pool.connection() as conn:
+            await conn.set_autocommit(True)
+            yield conn
 
     @staticmethod
     async def write(

@@ -19,9 +19,10 @@ from tpf_coordinator.store.transitions_sql import write_transitions
 # one statement claims a whole batch. Its conditions are exactly the domain's Claim rule
 # (QUEUED or WAIT_RETRY, once due; tests/integration/test_coordinator_claim_rule.py checks the
 # two against each other), it bumps the version, sets the lease and clears the previous
-# attempt's error, and every claimed row gets its CLAIMED history row in the same statement. The partial index
-# `executions_runnable` makes the scan touch runnable rows only; SKIP LOCKED lets concurrent
-# claimants (dispatchers, coordinator replicas) take disjoint batches without waiting.
+# attempt's error, and every claimed row gets its CLAIMED history row in the same statement.
+# The partial index `executions_runnable` makes the scan touch runnable rows only; SKIP LOCKED
+# lets concurrent claimants (dispatchers, coordinator replicas) take disjoint batches without
+# waiting.
 CLAIM_RUNNABLE = """
 WITH picked AS (
     SELECT tenant_id, execution_id, status AS from_status
