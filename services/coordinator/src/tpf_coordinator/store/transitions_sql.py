@@ -7,6 +7,7 @@ history row (unique per execution and version) is inserted in the same transacti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,23 +76,17 @@ VALUES (%(tenant_id)s, %(execution_id)s, %(execution_version)s, %(pipeline_id)s,
 # notified as `write_transition` does. The caller compares `updated` with the batch size.
 WRITE_TRANSITIONS = """
 WITH v AS (
-    SELECT * FROM unnest(
-        %(tenant_id)s::text[], %(execution_id)s::text[], %(expected_version)s::bigint[],
-        %(status)s::text[], %(step_index)s::int[], %(attempt)s::int[], %(version)s::bigint[],
-        %(next_due_at_ms)s::bigint[], %(lease_owner)s::text[], %(lease_expires_at_ms)s::bigint[],
-        %(consecutive_lease_expiries)s::int[], %(error_code)s::text[], %(error_message)s::text[],
-        %(terminal_reason)s::text[], %(await_unit_id)s::text[], %(updated_at_ms)s::bigint[],
-        %(set_payload)s::boolean[], %(payload_type_id)s::text[], %(payload_encoding)s::text[],
-        %(payload)s::text[], %(payload_ref)s::text[], %(set_result)s::boolean[],
-        %(result)s::text[], %(result_ref)s::text[], %(event)s::text[], %(from_status)s::text[],
-        %(actor)s::text[], %(reason)s::text[], %(failure_code)s::text[],
-        %(failure_message)s::text[], %(retryable)s::boolean[]
-    ) AS v(tenant_id, execution_id, expected_version, status, step_index, attempt, version,
-           next_due_at_ms, lease_owner, lease_expires_at_ms, consecutive_lease_expiries,
-           error_code, error_message, terminal_reason, await_unit_id, updated_at_ms,
-           set_payload, payload_type_id, payload_encoding, payload, payload_ref, set_result,
-           result, result_ref, event, from_status, actor, reason, failure_code,
-           failure_message, retryable)
+    -- One JSON array of objects rather than an array per column: json.dumps is one C call,
+    -- where psycopg dumps array parameters element by element in Python.
+    SELECT * FROM jsonb_to_recordset(%(writes)s::jsonb) AS v(
+        tenant_id text, execution_id text, expected_version bigint, status text,
+        step_index int, attempt int, version bigint, next_due_at_ms bigint, lease_owner text,
+        lease_expires_at_ms bigint, consecutive_lease_expiries int, error_code text,
+        error_message text, terminal_reason text, await_unit_id text, updated_at_ms bigint,
+        set_payload boolean, payload_type_id text, payload_encoding text, payload text,
+        payload_ref text, set_result boolean, result text, result_ref text, event text,
+        from_status text, actor text, reason text, failure_code text, failure_message text,
+        retryable boolean)
 ),
 updated AS (
     UPDATE executions e SET
@@ -277,7 +272,7 @@ async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[Transit
     StaleVersion if any row no longer holds its expected version (the caller rolls back)."""
     if not writes:
         return
-    columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
+    rows: list[dict[str, Any]] = []
     notify_work = notify_terminal = False
     for write in writes:
         record, transition = write.record, write.transition
@@ -285,43 +280,48 @@ async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[Transit
         payload, payload_text, result_text = write.payload, write.payload_text, write.result_text
         notify_work = notify_work or after.status.is_runnable
         notify_terminal = notify_terminal or after.status.is_terminal
-        for name, value in (
-            ("tenant_id", record.tenant_id),
-            ("execution_id", record.execution_id),
-            ("expected_version", before.version),
-            ("status", after.status.value),
-            ("step_index", after.step_index),
-            ("attempt", after.attempt),
-            ("version", after.version),
-            ("next_due_at_ms", after.next_due_at_ms),
-            ("lease_owner", after.lease_owner),
-            ("lease_expires_at_ms", after.lease_expires_at_ms),
-            ("consecutive_lease_expiries", after.consecutive_lease_expiries),
-            ("error_code", after.error_code),
-            ("error_message", after.error_message),
-            ("terminal_reason", after.terminal_reason),
-            ("await_unit_id", after.await_unit_id),
-            ("updated_at_ms", after.updated_at_ms),
-            ("set_payload", payload_text is not None),
-            ("payload_type_id", payload.payload_type_id if payload else None),
-            ("payload_encoding", payload.payload_encoding if payload else None),
-            ("payload", payload_text.inline if payload_text else None),
-            ("payload_ref", payload_text.ref if payload_text else None),
-            ("set_result", result_text is not None),
-            ("result", result_text.inline if result_text else None),
-            ("result_ref", result_text.ref if result_text else None),
-            ("event", transition.event.value),
-            ("from_status", before.status.value),
-            ("actor", transition.actor),
-            ("reason", transition.reason),
-            ("failure_code", failure.error_code if failure else None),
-            ("failure_message", failure.error_message if failure else None),
-            ("retryable", failure.retryable if failure else None),
-        ):
-            columns[name].append(value)
+        rows.append(
+            {
+                "tenant_id": record.tenant_id,
+                "execution_id": record.execution_id,
+                "expected_version": before.version,
+                "status": after.status.value,
+                "step_index": after.step_index,
+                "attempt": after.attempt,
+                "version": after.version,
+                "next_due_at_ms": after.next_due_at_ms,
+                "lease_owner": after.lease_owner,
+                "lease_expires_at_ms": after.lease_expires_at_ms,
+                "consecutive_lease_expiries": after.consecutive_lease_expiries,
+                "error_code": after.error_code,
+                "error_message": after.error_message,
+                "terminal_reason": after.terminal_reason,
+                "await_unit_id": after.await_unit_id,
+                "updated_at_ms": after.updated_at_ms,
+                "set_payload": payload_text is not None,
+                "payload_type_id": payload.payload_type_id if payload else None,
+                "payload_encoding": payload.payload_encoding if payload else None,
+                "payload": payload_text.inline if payload_text else None,
+                "payload_ref": payload_text.ref if payload_text else None,
+                "set_result": result_text is not None,
+                "result": result_text.inline if result_text else None,
+                "result_ref": result_text.ref if result_text else None,
+                "event": transition.event.value,
+                "from_status": before.status.value,
+                "actor": transition.actor,
+                "reason": transition.reason,
+                "failure_code": failure.error_code if failure else None,
+                "failure_message": failure.error_message if failure else None,
+                "retryable": failure.retryable if failure else None,
+            }
+        )
     cursor = await conn.execute(
         WRITE_TRANSITIONS,
-        {**columns, "notify_work": notify_work, "notify_terminal": notify_terminal},
+        {
+            "writes": json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
+            "notify_work": notify_work,
+            "notify_terminal": notify_terminal,
+        },
     )
     counts = await cursor.fetchone()
     if counts is None or counts[0] != len(writes):
@@ -336,41 +336,6 @@ async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[Transit
                 write.record.release_version,
             )
             await conn.execute(INSERT_DEAD_LETTER, dead_letter_params(row, write.transition))
-
-
-_BATCH_COLUMNS = (
-    "tenant_id",
-    "execution_id",
-    "expected_version",
-    "status",
-    "step_index",
-    "attempt",
-    "version",
-    "next_due_at_ms",
-    "lease_owner",
-    "lease_expires_at_ms",
-    "consecutive_lease_expiries",
-    "error_code",
-    "error_message",
-    "terminal_reason",
-    "await_unit_id",
-    "updated_at_ms",
-    "set_payload",
-    "payload_type_id",
-    "payload_encoding",
-    "payload",
-    "payload_ref",
-    "set_result",
-    "result",
-    "result_ref",
-    "event",
-    "from_status",
-    "actor",
-    "reason",
-    "failure_code",
-    "failure_message",
-    "retryable",
-)
 
 
 def _with_release(row: RowIdentity, release_version: str) -> RowIdentity:
