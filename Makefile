@@ -81,8 +81,12 @@ breaking: setup ## buf breaking (FILE) against api/baseline.binpb and before the
 api-baseline: setup ## replace api/baseline.binpb with proto/ as it is (commit both, saying why)
 	scripts/api-baseline.sh
 
+# Two pytest workers (pytest-xdist), one test file each at a time: most e2e time is spent waiting
+# on real processes, so two files overlap well on two cores. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: setup system-deps lint breaking ## lint, breaking check and the whole test suite
-	TPF_FAIL_ON_SKIP=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	TPF_FAIL_ON_SKIP=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: setup ## tests only, no lint
 	$(BIN)/python -m pytest -q -x
