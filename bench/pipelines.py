@@ -1,7 +1,9 @@
 """The pipelines of the dispatcher benchmark, authored with the tpf_worker SDK.
 
 Step bodies are trivial (they return their input), as the peers' are, so the figures are the
-platform's cost, not the steps'.
+platform's cost, not the steps'. They are coroutines, as PgQueuer's and Procrastinate's bench
+tasks are: the worker runtime awaits a coroutine step on its loop and runs a plain function on a
+thread (a step may block), which would add a thread hand-off per step that the peers do not pay.
 
 - `W1`: one step (the peers' "W1 single-step").
 - `W2`: three durable steps; each step's output is recorded by the coordinator before the next
@@ -35,7 +37,7 @@ W1 = Pipeline("org.pipelineframework.bench.w1")
 
 
 @W1.step("Only Step", service="BenchOnlyStepService", input_type=ITEM_TYPE, output_type=ITEM_TYPE)
-def only_step(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def only_step(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return value
 
 
@@ -43,17 +45,17 @@ W2 = Pipeline("org.pipelineframework.bench.w2")
 
 
 @W2.step("Step One", service="BenchStepOneService", input_type=ITEM_TYPE, output_type=ITEM_TYPE)
-def step_one(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def step_one(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return value
 
 
 @W2.step("Step Two", service="BenchStepTwoService", input_type=ITEM_TYPE, output_type=ITEM_TYPE)
-def step_two(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def step_two(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return value
 
 
 @W2.step("Step Three", service="BenchStepThreeService", input_type=ITEM_TYPE, output_type=ITEM_TYPE)
-def step_three(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def step_three(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return value
 
 
@@ -71,7 +73,7 @@ W3.await_step(
 @W3.step(
     "Record Event", service="BenchRecordEventService", input_type=EVENT_TYPE, output_type=EVENT_TYPE
 )
-def record_event(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def record_event(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     return value
 
 
@@ -91,7 +93,7 @@ DEAD_LETTER = Pipeline("org.pipelineframework.bench.deadletter")
 @DEAD_LETTER.step(
     "Always Fails", service="BenchAlwaysFailsService", input_type=ITEM_TYPE, output_type=ITEM_TYPE
 )
-def always_fails(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+async def always_fails(value: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     raise NonRetryableStepError("the bench's dead-letter step always fails")
 
 
