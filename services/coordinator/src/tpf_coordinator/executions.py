@@ -202,10 +202,13 @@ class Executions:
         now_ms = self._now_ms()
         try:
             release, decoded = await self._admit(submission)
-        except TpfError:
+        except TpfError as refusal:
             # A repeat passes whatever the admission checks now say, so a retried submit gets
             # its execution even if the active release or the workers changed meanwhile. (On
-            # the way in, the insert recognises a repeat by its key: no read before it.)
+            # the way in, the insert recognises a repeat by its key: no read before it.) Not
+            # when the database is down: the lookup would only wait as long again to fail.
+            if refusal.reason == "DATABASE_UNAVAILABLE":
+                raise
             existing = await self._store.find_by_key(
                 submission.tenant_id, submission.pipeline_id, key
             )
