@@ -4,7 +4,6 @@ import re
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,6 +24,7 @@ from tpf_telemetry import (
     traceparent_context,
     tracing_options,
 )
+from tpf_telemetry._span_encoding import FastOtlpGrpcSpanExporter as GrpcExporter
 
 HEX_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 OTEL_VARIABLES = (

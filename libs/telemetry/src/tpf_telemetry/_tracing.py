@@ -103,11 +103,10 @@ def _sampler(env: Mapping[str, str]) -> Sampler:
 def _otlp_exporter(protocol: str) -> SpanExporter:
     # Imported on use: a service exporting nowhere does not load gRPC's or HTTP's client code.
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
+        # The SDK's gRPC exporter with a faster span encoder (the export's largest cost).
+        from tpf_telemetry._span_encoding import FastOtlpGrpcSpanExporter
 
-        return GrpcExporter()
+        return FastOtlpGrpcSpanExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )
