@@ -93,6 +93,7 @@ from bench.run_coordinator_bench import (
     peer_rows,
     process_cpu,
 )
+from bench.start_line import wait_at_start_line
 from bench.tracing_export import TracingExport
 from bench.wal_access import postmaster_pid, server_wal
 from tpf.coordinator.v1 import execution_pb2, interaction_service_pb2_grpc
@@ -516,6 +517,11 @@ class Meter:
             processes_s=cpu_delta(self._cpu, cpu_after),
         )
 
+    def processes_so_far(self) -> dict[str, float]:
+        """Per-process CPU seconds from start() until now: read after a quiet tail, it also
+        holds work a phase left queued (spans a batch processor exports after the window)."""
+        return cpu_delta(self._cpu, process_cpu(self._suite.current_pids(self._extra)))
+
 
 async def settle_and_sample_idle(suite: Suite) -> tuple[PgCounters, float]:
     """Vacuum + checkpoint, let statistics settle, measure the idle commit rate; return the
@@ -615,6 +621,12 @@ async def run_steps(
     )
     requests = submissions(suite, pipeline, stamp, spec.n)
     before, idle_rate = await settle_and_sample_idle(suite)
+    if args.start_line:
+        # Side by side with other bench processes: start the window when they all do.
+        await wait_at_start_line(
+            Path(args.start_line) / spec.name, args.start_line_party, args.start_line_parties
+        )
+        before = suite.pg.read()
     poller.queries = 0
     claims_before = await claims_now(suite)
     meter = Meter(suite, pids)
@@ -637,6 +649,7 @@ async def run_steps(
     actors = await step_actors(poller, ids)
     await asyncio.sleep(args.stats_settle_s)
     settled = suite.pg.read()
+    with_tail = meter.processes_so_far()
     n = len(submitted)
     first = min(s.submitted_at for s in submitted)
     latencies = [done[s.execution_id] - s.submitted_at for s in submitted if s.execution_id in done]
@@ -654,13 +667,22 @@ async def run_steps(
         "makespan_s": makespan,
         "throughput_per_s": len(latencies) / makespan,
         "latency_ms": latency_ms(latencies),
-        "cpu": cpu_figures(window, n, first, observed),
+        "cpu": {
+            **cpu_figures(window, n, first, observed),
+            # The window plus the settle period after it (no load then), so spans still queued
+            # when the last execution finished are exported, and counted, by its end.
+            "processes_with_tail_s": with_tail,
+            "tail_s": time.time() - observed,
+        },
         "pg": {
             **pg_figures(suite, window, n),
             **xact_commit_figures(window.before, window.after, settled, idle_rate, polls, n),
         },
         "claim_latency": claims,
         "step_actors": actors,
+        # When each execution was submitted first and finished (epoch s), to compare runs that
+        # went side by side over the time they overlapped.
+        "timeline": {"first_submit_s": first, "succeeded_s": sorted(done.values())},
     }
 
 
@@ -1334,6 +1356,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers-summary", default=str(DEFAULT_PEERS_SUMMARY))
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
+    parser.add_argument(
+        "--start-line",
+        default="",
+        help="a directory shared with bench processes running side by side: each W1/W2 window "
+        "starts once --start-line-parties of them have reached it (bench/start_line.py)",
+    )
+    parser.add_argument("--start-line-party", default=f"bench-{os.getpid()}")
+    parser.add_argument("--start-line-parties", type=int, default=2)
     parser.add_argument(
         "--metrics",
         action="store_true",
