@@ -138,11 +138,28 @@ def test_samplers_follow_the_variables() -> None:
         sampler = tracing_options(environ).sampler
         return sampler.should_sample(None, trace_id, "span").decision
 
-    assert decision({}) is Decision.RECORD_AND_SAMPLE
-    assert decision({"OTEL_TRACES_SAMPLER": "always_off"}) is Decision.DROP
+    exporting = {"OTEL_TRACES_EXPORTER": "otlp"}
+    assert decision(exporting) is Decision.RECORD_AND_SAMPLE
+    assert decision({**exporting, "OTEL_TRACES_SAMPLER": "always_off"}) is Decision.DROP
+    assert decision({"OTEL_TRACES_SAMPLER": "always_on"}) is Decision.RECORD_AND_SAMPLE
     ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}
     assert decision(ratio) is Decision.DROP
     assert decision({**ratio, "OTEL_TRACES_SAMPLER_ARG": "1"}) is Decision.RECORD_AND_SAMPLE
+
+
+def test_exporting_nowhere_starts_no_trace_but_follows_a_sampled_parent() -> None:
+    sampler = tracing_options({}).sampler
+    trace_id = 0x0123456789ABCDEF0123456789ABCDEF
+    assert sampler.should_sample(None, trace_id, "root").decision is Decision.DROP
+    sampled_parent = trace.set_span_in_context(
+        trace.NonRecordingSpan(
+            trace.SpanContext(
+                trace_id, 0x0123456789ABCDEF, is_remote=True, trace_flags=trace.TraceFlags(1)
+            )
+        )
+    )
+    followed = sampler.should_sample(sampled_parent, trace_id, "child").decision
+    assert followed is Decision.RECORD_AND_SAMPLE
 
 
 def test_service_name_and_resource_attributes_come_from_the_environment(

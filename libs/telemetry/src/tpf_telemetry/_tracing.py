@@ -79,7 +79,13 @@ def tracing_options(
         raise ValueError(
             f"{protocol_variable}: unknown protocol {protocol!r}; use {OTLP_PROTOCOLS}"
         )
-    return TracingOptions(exporters, protocol, _sampler(env))
+    sampler = _sampler(env)
+    if exporters == ("none",) and not env.get("OTEL_TRACES_SAMPLER", "").strip():
+        # Exporting nowhere, a span this service starts is recorded for nothing: start none
+        # (ids still propagate and reach the logs). A sampled parent is still followed, so a
+        # service further on that exports keeps the caller's trace.
+        sampler = ParentBased(ALWAYS_OFF)
+    return TracingOptions(exporters, protocol, sampler)
 
 
 def _sampler(env: Mapping[str, str]) -> Sampler:
