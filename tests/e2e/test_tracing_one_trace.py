@@ -333,10 +333,14 @@ async def test_an_sqs_submit_continues_the_senders_trace_through_the_bridge(
             if run.attributes["tpf.step_index"] == 0
             and any(s.name == "execute step" for s in _children(spans, run))
         ]
-        # The bridge's span ends (and is exported) after its submit call returns, which can be
-        # after the step has run.
-        consumed = _named(spans, "tpf-sqs-bridge", "submit process")
-        return spans if runs and consumed else None
+        # Each process exports on its own schedule: the bridge's span, for one, ends after its
+        # submit call returns, which can be after the step has run. Wait for every hop.
+        hops = (
+            _named(spans, "tpf-sqs-bridge", "submit process"),
+            _named(spans, "tpf-sqs-bridge", SUBMIT_RPC),
+            _named(spans, "tpf-coordinator", SUBMIT_RPC),
+        )
+        return spans if runs and all(hops) else None
 
     found = await wait_until(first_step_ran, timeout_s=60, what="the first step in the trace")
     assert found is not None

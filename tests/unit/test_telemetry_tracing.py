@@ -138,28 +138,44 @@ def test_samplers_follow_the_variables() -> None:
         sampler = tracing_options(environ).sampler
         return sampler.should_sample(None, trace_id, "span").decision
 
-    exporting = {"OTEL_TRACES_EXPORTER": "otlp"}
-    assert decision(exporting) is Decision.RECORD_AND_SAMPLE
-    assert decision({**exporting, "OTEL_TRACES_SAMPLER": "always_off"}) is Decision.DROP
-    assert decision({"OTEL_TRACES_SAMPLER": "always_on"}) is Decision.RECORD_AND_SAMPLE
+    assert decision({}) is Decision.RECORD_AND_SAMPLE
+    assert decision({"OTEL_TRACES_SAMPLER": "always_off"}) is Decision.DROP
     ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}
     assert decision(ratio) is Decision.DROP
     assert decision({**ratio, "OTEL_TRACES_SAMPLER_ARG": "1"}) is Decision.RECORD_AND_SAMPLE
 
 
-def test_exporting_nowhere_starts_no_trace_but_follows_a_sampled_parent() -> None:
-    sampler = tracing_options({}).sampler
-    trace_id = 0x0123456789ABCDEF0123456789ABCDEF
-    assert sampler.should_sample(None, trace_id, "root").decision is Decision.DROP
+def test_exporting_nowhere_records_no_new_trace_until_a_processor_listens() -> None:
+    provider = configure_tracing(service="s", exporter="none")
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("root") as root:
+        assert not root.is_recording()
+        assert root.get_span_context().is_valid, "ids still reach the logs and the wire"
     sampled_parent = trace.set_span_in_context(
         trace.NonRecordingSpan(
             trace.SpanContext(
-                trace_id, 0x0123456789ABCDEF, is_remote=True, trace_flags=trace.TraceFlags(1)
+                0x0123456789ABCDEF0123456789ABCDEF,
+                0x0123456789ABCDEF,
+                is_remote=True,
+                trace_flags=trace.TraceFlags(1),
             )
         )
     )
-    followed = sampler.should_sample(sampled_parent, trace_id, "child").decision
-    assert followed is Decision.RECORD_AND_SAMPLE
+    with tracer.start_as_current_span("child", context=sampled_parent) as child:
+        assert child.is_recording(), "a sampled caller is followed"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracer.start_as_current_span("heard") as heard:
+        assert heard.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["heard"]
+    provider.shutdown()
+
+
+def test_exporting_somewhere_samples_as_configured() -> None:
+    provider = configure_tracing(service="s", exporter="console")
+    with provider.get_tracer("test").start_as_current_span("root") as root:
+        assert root.is_recording()
+    provider.shutdown()
 
 
 def test_service_name_and_resource_attributes_come_from_the_environment(
