@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness.ports import free_port
 from tests.harness.wait import wait_until
-from tpf_store import EmbeddedPostgres, open_pool, wait_for_database
+from tpf_store import EmbeddedPostgres, open_pool, single_statement, wait_for_database
 from tpf_store.pool import RECENTLY_USED_S, TrackedConnection, check_unless_recently_used
 
 
@@ -50,8 +50,8 @@ async def test_a_connection_switched_to_autocommit_comes_back_transactional(
     await asyncio.to_thread(embedded.start)
     pool = await open_pool(embedded.url, min_size=1, max_size=1)
     try:
-        async with pool.connection() as conn:
-            await conn.set_autocommit(True)
+        async with single_statement(pool) as conn:
+            assert conn.autocommit is True
             await conn.execute("CREATE TABLE single (x int)")
         async with pool.connection() as conn:
             assert conn.autocommit is False

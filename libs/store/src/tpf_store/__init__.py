@@ -13,7 +13,13 @@ from tpf_store.migrate import (
     migrate,
     pending_migrations,
 )
-from tpf_store.pool import Pool, connection_retrying, open_pool, wait_for_database
+from tpf_store.pool import (
+    Pool,
+    connection_retrying,
+    open_pool,
+    single_statement,
+    wait_for_database,
+)
 from tpf_store.service_command import (
     migrate_service_database,
 )
@@ -39,5 +45,6 @@ __all__ = [
     "open_pool",
     "open_service_database",
     "pending_migrations",
+    "single_statement",
     "wait_for_database",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 import psycopg
@@ -81,7 +83,7 @@ async def open_pool(
 
     Connections start with autocommit off: a unit of work is
     `async with pool.connection() as conn, conn.transaction():`; one that is a single statement
-    may `await conn.set_autocommit(True)` first, and the pool turns it off again on return. A
+    may run in autocommit (`single_statement`), and the pool turns that off again on return. A
     connection is checked on checkout unless it was returned moments ago
     (`check_unless_recently_used`), so connections broken by a Postgres restart are replaced
     rather than handed out.
@@ -110,6 +112,16 @@ async def open_pool(
         await pool.close()
         raise
     return pool
+
+
+@asynccontextmanager
+async def single_statement(pool: Pool) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    """A pooled connection in autocommit, for work that is one statement (or reads that need no
+    common snapshot): no BEGIN and COMMIT (or ROLLBACK) round trips. The pool makes it
+    transactional again when it is returned."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        yield conn
 
 
 def connection_retrying(*, timeout_s: float) -> AsyncRetrying:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpf_store import Pool
+from tpf_store import Pool, single_statement
 
 GET_RESPONSE = "SELECT request_hash, response FROM request_ids WHERE scope = %s AND request_id = %s"
 # The stored response only spares a retry the work of running again (where fencing rejects what
@@ -25,16 +25,14 @@ class PostgresRequestIds:
     # Each call is one statement, run in autocommit (no BEGIN and COMMIT round trips): these
     # are on the path of every ClaimWork and CompleteWork.
     async def get(self, scope: str, request_id: str) -> tuple[str, bytes] | None:
-        async with self._pool.connection() as conn:
-            await conn.set_autocommit(True)
+        async with single_statement(self._pool) as conn:
             row = await (await conn.execute(GET_RESPONSE, (scope, request_id))).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
     async def put(
         self, scope: str, request_id: str, request_hash: str, response: bytes, *, now_ms: int
     ) -> None:
-        async with self._pool.connection() as conn:
-            await conn.set_autocommit(True)
+        async with single_statement(self._pool) as conn:
             await conn.execute(PUT_RESPONSE, (scope, request_id, request_hash, response, now_ms))
 
     async def forget_older_than(self, cutoff_ms: int) -> int:

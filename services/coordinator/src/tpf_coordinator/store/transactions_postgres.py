@@ -4,30 +4,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
 from tpf_coordinator.domain.model import Transition
 from tpf_coordinator.store.records import ExecutionRecord
-from tpf_coordinator.store.transitions_sql import RowIdentity, write_transition
+from tpf_coordinator.store.transitions_sql import identity_of, write_transition
 from tpf_envelope import Envelope
-from tpf_store import Pool
+from tpf_store import Pool, single_statement
 
 if TYPE_CHECKING:
     from tpf_coordinator.payloads import Payloads
-
-
-def identity_of(record: ExecutionRecord) -> RowIdentity:
-    return RowIdentity(
-        record.tenant_id,
-        record.execution_id,
-        record.pipeline_id,
-        record.contract_version,
-        record.release_version,
-    )
 
 
 class PostgresTransactions:
@@ -37,14 +26,9 @@ class PostgresTransactions:
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
         return self._pool.connection()
 
-    @asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A connection for work that is one statement (or reads that need no common snapshot),
-        in autocommit: no BEGIN and COMMIT (or ROLLBACK) round trips. The pool makes it
-        transactional again when it is returned."""
-        async with self._pool.connection() as conn:
-            await conn.set_autocommit(True)
-            yield conn
+    def single_statement(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+        """A connection in autocommit for one statement (`tpf_store.single_statement`)."""
+        return single_statement(self._pool)
 
     @staticmethod
     async def write(

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
-from tpf_coordinator.domain.model import Transition
+from tpf_coordinator.domain.model import ExecutionState, Transition
 from tpf_coordinator.store.protocol import StaleVersion, TransitionWrite
-from tpf_coordinator.store.records import StoredText
+from tpf_coordinator.store.records import ExecutionRecord, StoredText
 
 if TYPE_CHECKING:
     from tpf_coordinator.payloads import Payloads
@@ -153,6 +153,35 @@ class RowIdentity:
     release_version: str
 
 
+def identity_of(record: ExecutionRecord) -> RowIdentity:
+    return RowIdentity(
+        record.tenant_id,
+        record.execution_id,
+        record.pipeline_id,
+        record.contract_version,
+        record.release_version,
+    )
+
+
+def state_params(after: ExecutionState) -> dict[str, Any]:
+    """The `executions` columns a transition sets from the state it leads to."""
+    return {
+        "status": after.status.value,
+        "step_index": after.step_index,
+        "attempt": after.attempt,
+        "version": after.version,
+        "next_due_at_ms": after.next_due_at_ms,
+        "lease_owner": after.lease_owner,
+        "lease_expires_at_ms": after.lease_expires_at_ms,
+        "consecutive_lease_expiries": after.consecutive_lease_expiries,
+        "error_code": after.error_code,
+        "error_message": after.error_message,
+        "terminal_reason": after.terminal_reason,
+        "await_unit_id": after.await_unit_id,
+        "updated_at_ms": after.updated_at_ms,
+    }
+
+
 def history_params(row: RowIdentity, transition: Transition) -> dict[str, Any]:
     failure = transition.failure
     after = transition.after
@@ -205,19 +234,7 @@ async def write_transition(
     cursor = await conn.execute(
         APPLY_TRANSITION,
         {
-            "status": after.status.value,
-            "step_index": after.step_index,
-            "attempt": after.attempt,
-            "version": after.version,
-            "next_due_at_ms": after.next_due_at_ms,
-            "lease_owner": after.lease_owner,
-            "lease_expires_at_ms": after.lease_expires_at_ms,
-            "consecutive_lease_expiries": after.consecutive_lease_expiries,
-            "error_code": after.error_code,
-            "error_message": after.error_message,
-            "terminal_reason": after.terminal_reason,
-            "await_unit_id": after.await_unit_id,
-            "updated_at_ms": after.updated_at_ms,
+            **state_params(after),
             "set_payload": set_payload,
             "payload_type_id": payload.payload_type_id if payload else None,
             "payload_encoding": payload.payload_encoding if payload else None,
@@ -285,19 +302,7 @@ async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[Transit
                 "tenant_id": record.tenant_id,
                 "execution_id": record.execution_id,
                 "expected_version": before.version,
-                "status": after.status.value,
-                "step_index": after.step_index,
-                "attempt": after.attempt,
-                "version": after.version,
-                "next_due_at_ms": after.next_due_at_ms,
-                "lease_owner": after.lease_owner,
-                "lease_expires_at_ms": after.lease_expires_at_ms,
-                "consecutive_lease_expiries": after.consecutive_lease_expiries,
-                "error_code": after.error_code,
-                "error_message": after.error_message,
-                "terminal_reason": after.terminal_reason,
-                "await_unit_id": after.await_unit_id,
-                "updated_at_ms": after.updated_at_ms,
+                **state_params(after),
                 "set_payload": payload_text is not None,
                 "payload_type_id": payload.payload_type_id if payload else None,
                 "payload_encoding": payload.payload_encoding if payload else None,
@@ -328,14 +333,9 @@ async def write_transitions(conn: AsyncConnection[Any], writes: Sequence[Transit
         raise StaleVersion(f"{len(writes) - (counts[0] if counts else 0)} of {len(writes)} rows")
     for write in writes:
         if write.transition.dead_letter_reason is not None:
-            row = RowIdentity(
-                write.record.tenant_id,
-                write.record.execution_id,
-                write.record.pipeline_id,
-                write.record.contract_version,
-                write.record.release_version,
+            await conn.execute(
+                INSERT_DEAD_LETTER, dead_letter_params(identity_of(write.record), write.transition)
             )
-            await conn.execute(INSERT_DEAD_LETTER, dead_letter_params(row, write.transition))
 
 
 def _with_release(row: RowIdentity, release_version: str) -> RowIdentity:
