@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -14,7 +15,7 @@ import pytest
 
 from tests.harness.ports import free_port
 from tests.harness.wait import wait_until
-from tpf_store import EmbeddedPostgres, open_pool, single_statement, wait_for_database
+from tpf_store import EmbeddedPostgres, Pool, open_pool, single_statement, wait_for_database
 from tpf_store.pool import RECENTLY_USED_S, TrackedConnection, check_unless_recently_used
 
 
@@ -28,10 +29,21 @@ def embedded(embedded_data_dir: Path) -> Iterator[EmbeddedPostgres]:
         server.stop()
 
 
-async def test_pool_connections_are_transactional(embedded: EmbeddedPostgres) -> None:
+@asynccontextmanager
+async def started_pool(
+    embedded: EmbeddedPostgres, *, min_size: int, max_size: int
+) -> AsyncIterator[Pool]:
+    """The test's server started, and a pool on it (closed when the block ends)."""
     await asyncio.to_thread(embedded.start)
-    pool = await open_pool(embedded.url, min_size=1, max_size=2)
+    pool = await open_pool(embedded.url, min_size=min_size, max_size=max_size)
     try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_pool_connections_are_transactional(embedded: EmbeddedPostgres) -> None:
+    async with started_pool(embedded, min_size=1, max_size=2) as pool:
         async with pool.connection() as conn:
             assert conn.autocommit is False
             await conn.execute("CREATE TABLE t (x int)")
@@ -40,16 +52,12 @@ async def test_pool_connections_are_transactional(embedded: EmbeddedPostgres) ->
         async with pool.connection() as conn:
             cursor = await conn.execute("SELECT to_regclass('t') IS NULL")
             assert await cursor.fetchone() == (True,)
-    finally:
-        await pool.close()
 
 
 async def test_a_connection_switched_to_autocommit_comes_back_transactional(
     embedded: EmbeddedPostgres,
 ) -> None:
-    await asyncio.to_thread(embedded.start)
-    pool = await open_pool(embedded.url, min_size=1, max_size=1)
-    try:
+    async with started_pool(embedded, min_size=1, max_size=1) as pool:
         async with single_statement(pool) as conn:
             assert conn.autocommit is True
             await conn.execute("CREATE TABLE single (x int)")
@@ -57,16 +65,12 @@ async def test_a_connection_switched_to_autocommit_comes_back_transactional(
             assert conn.autocommit is False
             cursor = await conn.execute("SELECT to_regclass('single') IS NOT NULL")
             assert await cursor.fetchone() == (True,)
-    finally:
-        await pool.close()
 
 
 async def test_pool_replaces_connections_broken_by_a_postgres_restart(
     embedded: EmbeddedPostgres,
 ) -> None:
-    await asyncio.to_thread(embedded.start)
-    pool = await open_pool(embedded.url, min_size=2, max_size=2)
-    try:
+    async with started_pool(embedded, min_size=2, max_size=2) as pool:
         async with pool.connection() as conn:
             cursor = await conn.execute("SELECT pg_backend_pid()")
             old_backend = await cursor.fetchone()
@@ -81,16 +85,12 @@ async def test_pool_replaces_connections_broken_by_a_postgres_restart(
             new_backend = await cursor.fetchone()
         assert new_backend is not None
         assert new_backend != old_backend
-    finally:
-        await pool.close()
 
 
 async def test_a_connection_broken_moments_after_use_fails_one_call_and_is_replaced(
     embedded: EmbeddedPostgres,
 ) -> None:
-    await asyncio.to_thread(embedded.start)
-    pool = await open_pool(embedded.url, min_size=1, max_size=1)
-    try:
+    async with started_pool(embedded, min_size=1, max_size=1) as pool:
         async with pool.connection() as conn:
             backend = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
         assert backend is not None
@@ -105,8 +105,6 @@ async def test_a_connection_broken_moments_after_use_fails_one_call_and_is_repla
         async with pool.connection() as conn:
             fresh = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
         assert fresh is not None and fresh != backend
-    finally:
-        await pool.close()
 
 
 async def test_the_checkout_check_runs_only_for_connections_idle_past_the_window(
