@@ -42,7 +42,10 @@ from bench import compare_report, peers
 from bench.run_coordinator_bench import machine_facts
 
 REPO = Path(__file__).resolve().parents[1]
-OUR_RUNS = "w1-local,w1-grpc,w2-local,w2-grpc,w3-local,w3-grpc,paced-w1-local,paced-w2-local"
+OUR_RUNS = (
+    "w1-local,w1-grpc,w1-local-batched,w2-local,w2-grpc,w2-local-batched,w3-local,w3-grpc,"
+    "paced-w1-local,paced-w2-local"
+)
 FULL = {"w1_n": 5000, "w2_n": 2000, "w3_n": 1000, "paced_n": 500, "reps": 3}
 QUICK = {"w1_n": 300, "w2_n": 200, "w3_n": 100, "paced_n": 100, "reps": 1}
 QUICK_SCALE = {"scale_parked": 20_000, "scale_dead_letters": 2_000}

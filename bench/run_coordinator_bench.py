@@ -36,7 +36,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from tpf_testkit.fake_dispatcher import FakeDispatcher, Submitted, submit_all
 from tpf_testkit.registry_client import ADMIN, auth_env, declare_local_host, registry_client
 from tpf_testkit.restaurant import order_envelope
 
+from bench.profiling import Profiler, start_profiler, stop_profiler
 from bench.wal_access import postmaster_pid, server_wal
 from tpf.coordinator.v1 import execution_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
@@ -475,7 +475,7 @@ async def run_one(args: argparse.Namespace, env: Environment, spec: RunSpec) -> 
             pids = env.current_pids(dispatcher.pid())
             cpu_before = process_cpu(pids)
             busy0, total0 = machine_cpu()
-            profiler = await start_profiler(args, env, stamp)
+            profiler = await start_coordinator_profiler(args, env, stamp)
             if spec.paced:
                 submitted = await submit_all(
                     client.executions, requests, concurrency=8, rate_per_s=args.rate
@@ -491,7 +491,7 @@ async def run_one(args: argparse.Namespace, env: Environment, spec: RunSpec) -> 
             busy1, total1 = machine_cpu()
             cpu_after = process_cpu(env.current_pids(dispatcher.pid()))
             after = env.pg.read()
-            hotspots = await stop_profiler(profiler)
+            hotspots = await stop_profiler(profiler) if profiler is not None else None
         await dispatcher.expect_line("done", timeout_s=30)
         await dispatcher.process.wait()
     finally:
@@ -524,66 +524,15 @@ async def run_one(args: argparse.Namespace, env: Environment, spec: RunSpec) -> 
     )
 
 
-@dataclass
-class Profiler:
-    process: asyncio.subprocess.Process
-    output: Path
-
-
-async def start_profiler(args: argparse.Namespace, env: Environment, stamp: str) -> Profiler | None:
-    """py-spy on the coordinator for the timed window (`--py-spy PATH`); it costs CPU itself,
-    so a profiled run's figures are not the benchmark's."""
+async def start_coordinator_profiler(
+    args: argparse.Namespace, env: Environment, stamp: str
+) -> Profiler | None:
+    """py-spy on the coordinator for the timed window (`--py-spy PATH`)."""
     if not args.py_spy:
         return None
-    output = env.logs / f"py-spy-{stamp}.txt"
-    process = await asyncio.create_subprocess_exec(
-        args.py_spy,
-        "record",
-        "--pid",
-        str(env.pids["coordinator"][0]),
-        "--format",
-        "raw",
-        "--rate",
-        "200",
-        "--nonblocking",
-        "--output",
-        str(output),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return await start_profiler(
+        args.py_spy, env.pids["coordinator"][0], env.logs / f"py-spy-{stamp}.txt"
     )
-    return Profiler(process, output)
-
-
-async def stop_profiler(profiler: Profiler | None) -> dict[str, Any] | None:
-    if profiler is None:
-        return None
-    profiler.process.send_signal(signal.SIGINT)
-    await asyncio.wait_for(profiler.process.wait(), 30)
-    text = await asyncio.to_thread(profiler.output.read_text, errors="replace")
-    return hotspots_of(text)
-
-
-def hotspots_of(collapsed: str, top: int = 25) -> dict[str, Any]:
-    """Top functions of py-spy's collapsed stacks: self samples and inclusive samples."""
-    self_samples: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
-        self_samples[frames[-1]] = self_samples.get(frames[-1], 0) + count
-        for frame in set(frames):
-            inclusive[frame] = inclusive.get(frame, 0) + count
-
-    def ranked(counts: dict[str, int]) -> list[tuple[str, float]]:
-        best = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-        return [(frame, round(100 * n / max(1, total), 1)) for frame, n in best]
-
-    return {"samples": total, "self_pct": ranked(self_samples), "inclusive_pct": ranked(inclusive)}
 
 
 def summarize(

@@ -73,6 +73,7 @@ from bench import scale_load
 from bench.claim_latency import ClaimHistogram, ClaimLatency
 from bench.metrics_scrape import MetricsScrape
 from bench.pipelines import EVENT_TYPE, ITEM_TYPE, PIPELINE_REFS, PIPELINES
+from bench.profiling import Profiler, start_profiler, stop_profiler
 from bench.run_coordinator_bench import (
     COORDINATOR_DB,
     DEFAULT_PEERS_SUMMARY,
@@ -110,7 +111,7 @@ WORKER_SECRET = "bench-worker-shared-secret"
 DEFAULT_RUNS = "w1-local,w1-grpc,w2-local,w2-grpc,w3-local,w3-grpc,paced-w1-local,paced-w2-local"
 SCALE_RUNS = ("w1-local", "w1-local-scaled")
 TRANSPORTS = ("local", "grpc")
-_RUN_NAME = re.compile(r"^(paced-)?(w1|w2|w3)-(local|grpc)(-scaled)?$")
+_RUN_NAME = re.compile(r"^(paced-)?(w1|w2|w3)-(local|grpc)(-batched)?(-scaled)?$")
 POLL_S = 0.1
 _ENDED = ("FAILED", "DLQ", "CANCELLED")
 QUIET_S = 2.0  # between parking and completing, as the DBOS W3 run (nothing runs meanwhile)
@@ -475,12 +476,16 @@ class RunSpec:
     n: int
     paced: bool = False  # submissions at a fixed rate (W1/W2)
     scaled: bool = False  # next to the bulk-loaded backlog (W1/W2)
+    # The client's submissions in flight travel together in SubmitExecutions calls
+    # (CoalescingSubmitter) instead of one SubmitExecution call each (W1/W2, saturating).
+    batched: bool = False
 
     @property
     def name(self) -> str:
         paced = "paced-" if self.paced else ""
+        batched = "-batched" if self.batched else ""
         scaled = "-scaled" if self.scaled else ""
-        return f"{paced}{self.workload}-{self.transport}{scaled}"
+        return f"{paced}{self.workload}-{self.transport}{batched}{scaled}"
 
     @property
     def base_name(self) -> str:
@@ -631,18 +636,22 @@ async def run_steps(
     claims_before = await claims_now(suite)
     meter = Meter(suite, pids)
     meter.start(before)
+    profilers = await start_profilers(suite, pids, spec.name)
     if spec.paced:
         # A few calls in flight so that one slow answer does not delay the next submission.
         submitted = await submit_all(
             client.executions, requests, concurrency=args.paced_concurrency, rate_per_s=args.rate
         )
     else:
-        submitted = await submit_all(client.executions, requests, concurrency=args.concurrency)
+        submitted = await submit_all(
+            client.executions, requests, concurrency=args.concurrency, coalesce=spec.batched
+        )
     ids = [s.execution_id for s in submitted]
     observed = await poller.wait_for(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=spec.name
     )
     window = meter.stop()
+    hotspots = {name: await stop_profiler(p) for name, p in profilers.items()}
     claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
@@ -679,11 +688,28 @@ async def run_steps(
             **xact_commit_figures(window.before, window.after, settled, idle_rate, polls, n),
         },
         "claim_latency": claims,
+        **({"profile": hotspots} if hotspots else {}),
         "step_actors": actors,
         # When each execution was submitted first and finished (epoch s), to compare runs that
         # went side by side over the time they overlapped.
         "timeline": {"first_submit_s": first, "succeeded_s": sorted(done.values())},
     }
+
+
+async def start_profilers(
+    suite: Suite, extra_pids: dict[str, list[int]], run: str
+) -> dict[str, Profiler]:
+    """`--py-spy`: one py-spy per process named in `--py-spy-of`, for the timed window."""
+    args = suite.args
+    if not args.py_spy:
+        return {}
+    pids = suite.current_pids(extra_pids)
+    profilers = {}
+    for name in (n.strip() for n in args.py_spy_of.split(",") if n.strip()):
+        for pid in pids.get(name, [])[:1]:
+            output = suite.work_dir / f"py-spy-{run}-{name}.txt"
+            profilers[name] = await start_profiler(args.py_spy, pid, output)
+    return profilers
 
 
 async def run_w3(
@@ -1148,18 +1174,24 @@ def parse_runs(text: str, args: argparse.Namespace) -> list[RunSpec]:
         match = _RUN_NAME.match(name)
         if match is None:
             raise SystemExit(
-                f"unknown run {name!r}: use [paced-]w1|w2-local|grpc[-scaled], w3-local, w3-grpc"
+                f"unknown run {name!r}: use [paced-]w1|w2-local|grpc[-batched][-scaled], "
+                "w3-local, w3-grpc"
             )
-        paced, workload, transport, scaled = (
+        paced, workload, transport, batched, scaled = (
             bool(match.group(1)),
             match.group(2),
             match.group(3),
             bool(match.group(4)),
+            bool(match.group(5)),
         )
-        if workload == "w3" and (paced or scaled):
-            raise SystemExit(f"{name!r}: W3 has no paced or scaled run")
+        if workload == "w3" and (paced or scaled or batched):
+            raise SystemExit(f"{name!r}: W3 has no paced, batched or scaled run")
+        if paced and batched:
+            raise SystemExit(f"{name!r}: a paced run submits one at a time; nothing to batch")
         n = {"w1": args.w1_n, "w2": args.w2_n, "w3": args.w3_n}[workload]
-        specs.append(RunSpec(workload, transport, args.paced_n if paced else n, paced, scaled))
+        specs.append(
+            RunSpec(workload, transport, args.paced_n if paced else n, paced, scaled, batched)
+        )
     return sorted(specs, key=lambda spec: spec.scaled)
 
 
@@ -1404,6 +1436,17 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="with --tracing: parentbased_traceidratio with this ratio (default: every trace)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        default=None,
+        help="py-spy binary: profile the processes of --py-spy-of in each W1/W2 window "
+        "(costs CPU: not for figures; use with --keep to keep the raw stacks)",
+    )
+    parser.add_argument(
+        "--py-spy-of",
+        default="coordinator",
+        help="processes to profile: coordinator, dispatcher, registry, worker, comma-separated",
     )
     args = parser.parse_args(argv)
     asyncio.run(driver_main(args))

@@ -42,6 +42,7 @@ from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import execution_service_pb2_grpc, work_service_pb2_grpc
 from tpf.coordinator.v1 import work_service_pb2 as wpb
 from tpf_rpc.channel import TRANSIENT_CODES, client_channel
+from tpf_testkit.coalescing_submitter import CoalescingSubmitter
 from tpf_testkit.registry_client import ADMIN
 
 log = logging.getLogger(__name__)
@@ -470,13 +471,23 @@ async def submit_all(
     concurrency: int = 32,
     rate_per_s: float | None = None,
     timeout_s: float = 10.0,
+    coalesce: bool = False,
 ) -> list[Submitted]:
     """Submit every request, `concurrency` calls in flight, optionally paced at `rate_per_s`.
 
     Transient failures are retried; that is safe because a submission is idempotent per tenant,
     pipeline and idempotency key (a retry of one that did commit answers `duplicate`). The
     submission time is taken just before the first attempt. Results are in request order.
+
+    `coalesce`: the calls in flight go through a CoalescingSubmitter (SubmitExecutions calls
+    carrying whatever is waiting) instead of one SubmitExecution call each; every request
+    must then be of the same tenant.
     """
+    submitter = (
+        CoalescingSubmitter(executions, requests[0].tenant_id, timeout_s=timeout_s)
+        if coalesce and requests
+        else None
+    )
     results: list[Submitted | None] = [None] * len(requests)
     indexes = iter(range(len(requests)))
     start = time.time()
@@ -488,7 +499,10 @@ async def submit_all(
         pause_s = 0.02
         while True:
             try:
-                response = await executions.SubmitExecution(requests[index], timeout=timeout_s)
+                if submitter is not None:
+                    response = await submitter.submit(requests[index])
+                else:
+                    response = await executions.SubmitExecution(requests[index], timeout=timeout_s)
             except grpc.aio.AioRpcError as error:
                 if error.code() not in TRANSIENT_CODES:
                     raise

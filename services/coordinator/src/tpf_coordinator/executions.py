@@ -17,6 +17,7 @@ from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
 from tpf_coordinator.store.protocol import ExecutionStore, ListFilter, NewExecution
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
+from tpf_coordinator.submit_batcher import SubmitBatcher
 from tpf_envelope import (
     LIST,
     NULL,
@@ -128,6 +129,7 @@ class Executions:
         self._new_id = new_id
         self._payloads = payloads
         self._metrics = metrics if metrics is not None else CoordinatorMetrics()
+        self._submits = SubmitBatcher(store)
 
     def _idempotency_key(self, submission: Submission) -> str:
         key = submission.idempotency_key.strip()
@@ -217,7 +219,7 @@ class Executions:
             raise
         snapshot = input_snapshot(submission.input_shape, decoded)
         stored = await self._payloads.store_text(snapshot.payload)
-        outcome = await self._store.submit(
+        outcome = await self._submits.submit(
             NewExecution(
                 tenant_id=submission.tenant_id,
                 execution_id=self._new_id(),

@@ -28,6 +28,9 @@ class Notifications:
     def __init__(self, url: str) -> None:
         self._url = url
         self._work = asyncio.Event()
+        # Counts work notifications (and reconnects): a claim that found the queue empty at
+        # generation G need not look again while the generation is still G.
+        self._work_generation = 0
         self._terminal = asyncio.Event()
         self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -76,7 +79,14 @@ class Notifications:
                 await asyncio.sleep(pause_s)
                 pause_s = min(pause_s * 2, 5.0)
 
+    @property
+    def work_generation(self) -> int | None:
+        """The number of work notifications so far; None while not listening (then nothing
+        can be concluded from it)."""
+        return self._work_generation if self._connected.is_set() else None
+
     def _wake_work(self) -> None:
+        self._work_generation += 1
         self._work.set()
         self._work = asyncio.Event()
 

@@ -52,6 +52,7 @@ dlq_log = logging.getLogger("tpf_coordinator.dlq")
 
 # Runnable rows that become due (retry backoff) are not notified; long polls re-check this often.
 _RECHECK_S = 0.5
+_MAX_DRAINED_MARKS = 1000
 
 
 @dataclass
@@ -109,6 +110,8 @@ class WorkCoordinator:
         self._rand = rand
         self._payloads = payloads
         self._metrics = metrics if metrics is not None else CoordinatorMetrics()
+        # Filters whose last claim left nothing runnable: (work generation, when).
+        self._drained: dict[ClaimFilter, tuple[int, float]] = {}
 
     def lease_ms(self, requested_ms: int) -> int:
         return (
@@ -126,6 +129,13 @@ class WorkCoordinator:
     ) -> list[Claimed]:
         deadline = time.monotonic() + min(wait_ms, self._max_wait_ms) / 1000
         while True:
+            generation = self._notifications.work_generation
+            if wait_ms > 0 and self._known_empty(filters, generation):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                await self._notifications.wait_for_work(min(remaining, _RECHECK_S))
+                continue
             batch = _ClaimBatch()
             claim_started_ns = time.time_ns()
             started = time.perf_counter()
@@ -138,6 +148,7 @@ class WorkCoordinator:
                 before_commit=partial(self._work_items, batch),
             )
             self._metrics.claimed(len(records), time.perf_counter() - started)
+            self._note_claimed(filters, generation, full=len(records) >= max_items)
             if records:
                 await self._record_leases(records)
                 if batch.failed:
@@ -151,6 +162,30 @@ class WorkCoordinator:
             if remaining <= 0:
                 return []
             await self._notifications.wait_for_work(min(remaining, _RECHECK_S))
+
+    def _known_empty(self, filters: ClaimFilter, generation: int | None) -> bool:
+        """Whether a claim with these filters found the queue drained since the last work
+        notification, less than a recheck ago: then a claim query would find nothing (a
+        dispatcher asks again right after every answer; on a quiet system each such query
+        was pure cost, and it delayed the completion the dispatcher was about to send).
+
+        Rows that become due without a notification (retry backoff) are found by the
+        recheck, as before: the mark lasts `_RECHECK_S`."""
+        mark = self._drained.get(filters)
+        return (
+            mark is not None
+            and generation is not None
+            and mark[0] == generation
+            and time.monotonic() - mark[1] < _RECHECK_S
+        )
+
+    def _note_claimed(self, filters: ClaimFilter, generation: int | None, *, full: bool) -> None:
+        if full or generation is None:
+            self._drained.pop(filters, None)
+            return
+        if len(self._drained) >= _MAX_DRAINED_MARKS:
+            self._drained.clear()  # many distinct filters: forget rather than grow
+        self._drained[filters] = (generation, time.monotonic())
 
     async def _work_items(self, batch: _ClaimBatch, records: list[ExecutionRecord]) -> None:
         """Build the work items of a claimed batch, inside the claim's transaction.

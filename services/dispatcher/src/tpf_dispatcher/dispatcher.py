@@ -322,7 +322,13 @@ class Dispatcher:
     async def _next_batch(self) -> list[wpb.WorkOutcome]:
         first = await self._outcomes.get()
         limit = min(self._config.complete_batch_size, MAX_ITEMS_PER_CALL)
-        if self._config.complete_linger_s > 0 and self._outcomes.qsize() < limit - 1:
+        if (
+            self._config.complete_linger_s > 0
+            and self._outcomes.qsize() < limit - 1
+            and self._any_unreported()
+        ):
+            # Wait a moment for what is still running to join the batch; with nothing else
+            # running (a quiet system) the report goes at once, the linger would be pure delay.
             await asyncio.sleep(self._config.complete_linger_s)
         batch = [first]
         keys = {(first.tenant_id, first.execution_id)}
@@ -336,6 +342,10 @@ class Dispatcher:
         for outcome in later:
             self._outcomes.put_nowait(outcome)
         return batch
+
+    def _any_unreported(self) -> bool:
+        """Whether an item is still running (its outcome not queued yet)."""
+        return any(not running.is_reported for running in self._running.values())
 
     def _record(self, outcome: wpb.WorkOutcome, result: wpb.WorkOutcomeResult) -> None:
         self._forget((outcome.tenant_id, outcome.execution_id), outcome.fencing_token)

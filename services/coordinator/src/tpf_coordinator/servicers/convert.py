@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from tpf.common.v1 import execution_status_pb2, failure_pb2, payload_pb2, pinned_identity_pb2
+from tpf.common.v1 import (
+    error_reason_pb2,
+    execution_status_pb2,
+    failure_pb2,
+    payload_pb2,
+    pinned_identity_pb2,
+)
 from tpf.coordinator.v1 import execution_pb2, work_service_pb2
 from tpf.registry.v1 import release_pb2
 from tpf_coordinator.domain.model import ExecutionStatus, HistoryEvent
@@ -181,3 +187,11 @@ def work_item(claimed: Claimed) -> work_service_pb2.WorkItem:
     if record.payload is not None:
         item.input_payload.CopyFrom(envelope_to_proto(record.payload))
     return item
+
+
+def error_reason_value(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
+    """An error's reason as the ErrorReason enum (INTERNAL for one it does not list)."""
+    try:
+        return error_reason_pb2.ErrorReason.Value(f"ERROR_REASON_{reason}")
+    except ValueError:
+        return error_reason_pb2.ERROR_REASON_INTERNAL

@@ -6,7 +6,6 @@ from typing import Any
 
 import grpc
 
-from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import dead_letter_pb2, dead_letter_service_pb2_grpc
 from tpf.coordinator.v1 import dead_letter_service_pb2 as pb
 from tpf_coordinator.dead_letters import BulkOrder, DeadLetters, RedriveOrder
@@ -26,7 +25,11 @@ from tpf_coordinator.domain.failures import (
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.request_ids import RequestIds, checked_request_id
 from tpf_coordinator.servicers.access import ADMIN_READ_ROLES, ADMIN_ROLES, authorize
-from tpf_coordinator.servicers.convert import STATUS_TO_PROTO, envelope_from_proto
+from tpf_coordinator.servicers.convert import (
+    STATUS_TO_PROTO,
+    envelope_from_proto,
+    error_reason_value,
+)
 from tpf_coordinator.store.protocol import DeadLetterFilter
 from tpf_coordinator.store.records import DeadLetterRecord
 from tpf_errors import InvalidArgument, field_invalid, field_required
@@ -50,13 +53,6 @@ TERMINAL_REASON_TO_PROTO = {name: value for value, name in TERMINAL_REASON_FROM_
 
 def terminal_reason_to_proto(reason: str) -> dead_letter_pb2.TerminalReason.ValueType:
     return TERMINAL_REASON_TO_PROTO.get(reason, dead_letter_pb2.TERMINAL_REASON_UNSPECIFIED)
-
-
-def error_reason_value(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
-    try:
-        return error_reason_pb2.ErrorReason.Value(f"ERROR_REASON_{reason}")
-    except ValueError:
-        return error_reason_pb2.ERROR_REASON_INTERNAL
 
 
 def dead_letter_to_proto(record: DeadLetterRecord) -> dead_letter_pb2.DeadLetter:

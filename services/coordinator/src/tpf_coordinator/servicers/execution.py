@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,13 +23,15 @@ from tpf_coordinator.servicers.convert import (
     STATUS_TO_PROTO,
     envelope_from_proto,
     envelope_to_proto,
+    error_reason_value,
     execution_to_proto,
     history_to_proto,
     status_from_proto,
     status_view,
 )
 from tpf_coordinator.store.protocol import ListFilter
-from tpf_errors import InvalidArgument
+from tpf_errors import InvalidArgument, TpfError
+from tpf_rpc.errors import KIND_TO_CODE
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
     filters_hash,
@@ -38,8 +41,19 @@ from tpf_rpc.validation import (
 )
 
 Context = grpc.aio.ServicerContext[Any, Any]
+MAX_SUBMISSIONS_PER_CALL = 1000
 # A watch re-reads the row at least this often even without a notification.
 _WATCH_RECHECK_S = 5.0
+
+
+def submission_error(error: TpfError) -> pb.SubmissionError:
+    """A refused submission of SubmitExecutions, as SubmitExecution would have failed."""
+    return pb.SubmissionError(
+        code=KIND_TO_CODE[error.kind].value[0],
+        reason=error_reason_value(error.reason),
+        message=error.message,
+        metadata=error.metadata,
+    )
 
 
 class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
@@ -54,6 +68,52 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
         self, request: pb.SubmitExecutionRequest, context: Context
     ) -> pb.SubmitExecutionResponse:
         principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        return await self._submit(request, tenant, principal.subject)
+
+    async def SubmitExecutions(
+        self, request: pb.SubmitExecutionsRequest, context: Context
+    ) -> pb.SubmitExecutionsResponse:
+        principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
+        if not request.requests:
+            raise InvalidArgument(
+                "FIELD_REQUIRED", "requests must hold at least one submission", field="requests"
+            )
+        if len(request.requests) > MAX_SUBMISSIONS_PER_CALL:
+            raise InvalidArgument(
+                "FIELD_OUT_OF_RANGE",
+                f"requests holds {len(request.requests)} submissions; send at most "
+                f"{MAX_SUBMISSIONS_PER_CALL} per call",
+                field="requests",
+                value=len(request.requests),
+                max=MAX_SUBMISSIONS_PER_CALL,
+            )
+        for index, item in enumerate(request.requests):
+            if item.tenant_id and item.tenant_id != tenant:
+                raise InvalidArgument(
+                    "FIELD_INVALID",
+                    f"requests[{index}] names tenant {item.tenant_id!r}; every submission of a "
+                    f"call is the call's tenant {tenant!r} (leave it blank)",
+                    field=f"requests[{index}].tenantId",
+                )
+        # Concurrently, so that the accepted ones meet in one statement (SubmitBatcher).
+        outcomes = await asyncio.gather(
+            *(self._submit(item, tenant, principal.subject) for item in request.requests),
+            return_exceptions=True,
+        )
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, pb.SubmitExecutionResponse):
+                results.append(pb.SubmitExecutionResult(accepted=outcome))
+            elif isinstance(outcome, TpfError) and outcome.reason != "DATABASE_UNAVAILABLE":
+                results.append(pb.SubmitExecutionResult(error=submission_error(outcome)))
+            else:
+                # The database is out of reach, or a bug: the call fails as a whole.
+                raise outcome
+        return pb.SubmitExecutionsResponse(results=results)
+
+    async def _submit(
+        self, request: pb.SubmitExecutionRequest, tenant: str, actor: str
+    ) -> pb.SubmitExecutionResponse:
         pipeline = required(request.pipeline_id, "pipelineId")
         shape = INPUT_SHAPES.get(request.input_shape)
         if shape is None:
@@ -77,7 +137,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
         async def submit() -> pb.SubmitExecutionResponse:
             nonlocal replayed
             replayed = False
-            submitted = await self._executions.submit(submission, actor=principal.subject)
+            submitted = await self._executions.submit(submission, actor=actor)
             execution_id = submitted.record.execution_id
             return pb.SubmitExecutionResponse(
                 execution_id=execution_id,

@@ -16,6 +16,7 @@ from tpf_coordinator.servicers.access import WORKER_ROLES, scoped_tenants
 from tpf_coordinator.servicers.convert import (
     STATUS_TO_PROTO,
     envelope_from_proto,
+    error_reason_value,
     work_item,
 )
 from tpf_coordinator.store.protocol import ClaimFilter, NewAwait, NewInteraction
@@ -35,13 +36,6 @@ from tpf_rpc.validation import MAX_KEY_CHARS, required
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
-
-
-def _reason_value(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
-    try:
-        return error_reason_pb2.ErrorReason.Value(f"ERROR_REASON_{reason}")
-    except ValueError:
-        return error_reason_pb2.ERROR_REASON_INTERNAL
 
 
 def _max_items(value: int) -> int:
@@ -290,7 +284,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
                     execution_id=outcome.execution_id,
                     tenant_id=outcome.tenant_id,
                     accepted=False,
-                    rejection_reason=_reason_value(refused[index].reason),
+                    rejection_reason=error_reason_value(refused[index].reason),
                     rejection_message=refused[index].message,
                 )
                 continue
@@ -305,7 +299,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
             accepted=result.accepted,
         )
         if result.error is not None:
-            item.rejection_reason = _reason_value(result.error.reason)
+            item.rejection_reason = error_reason_value(result.error.reason)
             item.rejection_message = result.error.message
         if result.record is not None:
             item.status = STATUS_TO_PROTO[result.record.state.status]

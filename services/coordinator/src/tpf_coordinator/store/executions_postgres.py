@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -12,21 +13,34 @@ from tpf_coordinator.store.protocol import ListFilter, NewExecution, SubmitOutco
 from tpf_coordinator.store.records import ExecutionRecord, HistoryRecord
 from tpf_coordinator.store.transactions_postgres import PostgresTransactions
 
-# A submission in one statement (one round trip, run in autocommit): the QUEUED row, its
-# SUBMITTED history row and the dispatchers' wake-up, or nothing when the idempotency key is
-# taken (the caller then reads the existing execution).
-SUBMIT_EXECUTION = """
-WITH inserted AS (
+# Submissions in one statement (one round trip, run in autocommit), one or many rows: the QUEUED
+# rows, their SUBMITTED history rows and one wake-up of the dispatchers. A row whose idempotency
+# key is taken (already, or by an earlier row of the same statement) is not inserted and not
+# returned; the caller then reads the existing execution.
+SUBMIT_EXECUTIONS = """
+WITH new AS (
+    SELECT * FROM unnest(
+        %(tenant_id)s::text[], %(execution_id)s::text[], %(pipeline_id)s::text[],
+        %(contract_version)s::text[], %(release_version)s::text[], %(input_shape)s::text[],
+        %(result_shape)s::text[], %(idempotency_key)s::text[], %(input_fingerprint)s::text[],
+        %(payload_type_id)s::text[], %(payload_encoding)s::text[], %(payload)s::text[],
+        %(payload_ref)s::text[], %(now_ms)s::bigint[], %(trace_parent)s::text[],
+        %(actor)s::text[], %(ord)s::int[]
+    ) AS n(tenant_id, execution_id, pipeline_id, contract_version, release_version,
+           input_shape, result_shape, idempotency_key, input_fingerprint, payload_type_id,
+           payload_encoding, payload, payload_ref, now_ms, trace_parent, actor, ord)
+),
+inserted AS (
     INSERT INTO executions (
         tenant_id, execution_id, pipeline_id, contract_version, release_version, status,
         step_index, attempt, version, input_shape, result_shape, idempotency_key,
         input_fingerprint, next_due_at_ms, payload_type_id, payload_encoding, payload,
         payload_ref, created_at_ms, updated_at_ms, trace_parent)
-    VALUES (%(tenant_id)s, %(execution_id)s, %(pipeline_id)s, %(contract_version)s,
-            %(release_version)s, %(status)s, 0, 0, 0, %(input_shape)s, %(result_shape)s,
-            %(idempotency_key)s, %(input_fingerprint)s, %(now_ms)s, %(payload_type_id)s,
-            %(payload_encoding)s, %(payload)s, %(payload_ref)s, %(now_ms)s, %(now_ms)s,
-            %(trace_parent)s)
+    SELECT tenant_id, execution_id, pipeline_id, contract_version, release_version,
+           %(status)s, 0, 0, 0, input_shape, result_shape, idempotency_key, input_fingerprint,
+           now_ms, payload_type_id, payload_encoding, payload, payload_ref, now_ms, now_ms,
+           trace_parent
+    FROM new ORDER BY ord
     ON CONFLICT (tenant_id, pipeline_id, idempotency_key) DO NOTHING
     RETURNING *
 ),
@@ -34,12 +48,12 @@ history AS (
     INSERT INTO execution_history (
         tenant_id, execution_id, version, event, from_status, to_status, step_index, attempt,
         actor, reason, release_version, occurred_at_ms)
-    SELECT tenant_id, execution_id, 0, %(event)s, NULL, status, 0, 0, %(actor)s, '',
-           release_version, %(now_ms)s
-    FROM inserted
+    SELECT inserted.tenant_id, inserted.execution_id, 0, %(event)s, NULL, inserted.status, 0,
+           0, new.actor, '', inserted.release_version, inserted.created_at_ms
+    FROM inserted JOIN new USING (execution_id)
 ),
 notified AS (
-    SELECT pg_notify('tpf_work', '') FROM inserted
+    SELECT pg_notify('tpf_work', '') WHERE EXISTS (SELECT 1 FROM inserted)
 )
 SELECT inserted.*, (SELECT count(*) FROM notified) AS notified FROM inserted
 """
@@ -63,43 +77,86 @@ ORDER BY id LIMIT %s
 """
 
 
+_SUBMIT_COLUMNS = (
+    "tenant_id",
+    "execution_id",
+    "pipeline_id",
+    "contract_version",
+    "release_version",
+    "input_shape",
+    "result_shape",
+    "idempotency_key",
+    "input_fingerprint",
+    "payload_type_id",
+    "payload_encoding",
+    "payload",
+    "payload_ref",
+    "now_ms",
+    "trace_parent",
+    "actor",
+    "ord",
+)
+
+
+def _submit_values(new: NewExecution, ord_: int) -> tuple[Any, ...]:
+    """One row of SUBMIT_EXECUTIONS, in _SUBMIT_COLUMNS order."""
+    return (
+        new.tenant_id,
+        new.execution_id,
+        new.pipeline_id,
+        new.contract_version,
+        new.release_version,
+        new.input_shape,
+        new.result_shape,
+        new.idempotency_key,
+        new.input_fingerprint,
+        new.payload.payload_type_id,
+        new.payload.payload_encoding,
+        new.payload_text.inline,
+        new.payload_text.ref,
+        new.now_ms,
+        new.trace_parent,
+        new.actor,
+        ord_,
+    )
+
+
 class PostgresExecutionStore(PostgresTransactions):
     async def submit(self, new: NewExecution) -> SubmitOutcome:
         """Insert a QUEUED execution with its SUBMITTED history row, or find the existing one."""
+        return (await self.submit_many([new]))[0]
+
+    async def submit_many(self, news: Sequence[NewExecution]) -> list[SubmitOutcome]:
+        """`submit` of each, in one statement; outcomes in the order given."""
+        columns: dict[str, list[Any]] = {name: [] for name in _SUBMIT_COLUMNS}
+        for ord_, new in enumerate(news):
+            for name, value in zip(_SUBMIT_COLUMNS, _submit_values(new, ord_), strict=True):
+                columns[name].append(value)
+        params: dict[str, Any] = {
+            **columns,
+            "status": ExecutionStatus.QUEUED.value,
+            "event": HistoryEvent.SUBMITTED.value,
+        }
         async with self.single_statement() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                SUBMIT_EXECUTION,
-                {
-                    "tenant_id": new.tenant_id,
-                    "execution_id": new.execution_id,
-                    "pipeline_id": new.pipeline_id,
-                    "contract_version": new.contract_version,
-                    "release_version": new.release_version,
-                    "status": ExecutionStatus.QUEUED.value,
-                    "input_shape": new.input_shape,
-                    "result_shape": new.result_shape,
-                    "idempotency_key": new.idempotency_key,
-                    "input_fingerprint": new.input_fingerprint,
-                    "payload_type_id": new.payload.payload_type_id,
-                    "payload_encoding": new.payload.payload_encoding,
-                    "payload": new.payload_text.inline,
-                    "payload_ref": new.payload_text.ref,
-                    "now_ms": new.now_ms,
-                    "trace_parent": new.trace_parent,
-                    "event": HistoryEvent.SUBMITTED.value,
-                    "actor": new.actor,
-                },
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                return SubmitOutcome(ExecutionRecord.from_row(row), created=True)
-            await cur.execute(
-                GET_BY_IDEMPOTENCY_KEY,
-                (new.tenant_id, new.pipeline_id, new.idempotency_key),
-            )
-            existing = await cur.fetchone()
-        assert existing is not None  # the conflicting row is visible once committed
-        return SubmitOutcome(ExecutionRecord.from_row(existing), created=False)
+            await cur.execute(SUBMIT_EXECUTIONS, params)
+            created = {
+                row["execution_id"]: ExecutionRecord.from_row(row) for row in await cur.fetchall()
+            }
+            outcomes: list[SubmitOutcome] = []
+            for new in news:
+                record = created.get(new.execution_id)
+                if record is not None:
+                    outcomes.append(SubmitOutcome(record, created=True))
+                    continue
+                # Its key is taken; the row holding it is committed (or was inserted by this
+                # very statement), so it is visible now.
+                await cur.execute(
+                    GET_BY_IDEMPOTENCY_KEY, (new.tenant_id, new.pipeline_id, new.idempotency_key)
+                )
+                existing = await cur.fetchone()
+                assert existing is not None
+                outcomes.append(SubmitOutcome(ExecutionRecord.from_row(existing), created=False))
+        return outcomes
 
     async def find_by_key(
         self, tenant_id: str, pipeline_id: str, idempotency_key: str

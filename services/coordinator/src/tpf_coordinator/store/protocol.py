@@ -140,6 +140,11 @@ class ExecutionStore(Transactions, Protocol):
         """Insert a QUEUED execution with its SUBMITTED history row, or return the execution
         that already has the idempotency key (`created=False`)."""
 
+    async def submit_many(self, news: Sequence[NewExecution]) -> list[SubmitOutcome]:
+        """`submit` of each, written together (one statement); outcomes in the order given. Of
+        two submissions with the same key, the first given creates the execution and the
+        second is its duplicate."""
+
     async def find_by_key(
         self, tenant_id: str, pipeline_id: str, idempotency_key: str
     ) -> ExecutionRecord | None:

@@ -8,6 +8,8 @@ import { file_google_api_annotations } from "../../../google/api/annotations_pb.
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ErrorReason } from "../../common/v1/error_reason_pb.js";
+import { file_tpf_common_v1_error_reason } from "../../common/v1/error_reason_pb.js";
 import type { ExecutionStatus } from "../../common/v1/execution_status_pb.js";
 import { file_tpf_common_v1_execution_status } from "../../common/v1/execution_status_pb.js";
 import type { PayloadEnvelope } from "../../common/v1/payload_pb.js";
@@ -20,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tpf/coordinator/v1/execution_service.proto.
  */
 export const file_tpf_coordinator_v1_execution_service: GenFile = /*@__PURE__*/
-  fileDesc("Cip0cGYvY29vcmRpbmF0b3IvdjEvZXhlY3V0aW9uX3NlcnZpY2UucHJvdG8SEnRwZi5jb29yZGluYXRvci52MSKLAgoWU3VibWl0RXhlY3V0aW9uUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGQoLcGlwZWxpbmVfaWQYAiABKAlCBOJBAQISOQoLaW5wdXRfc2hhcGUYAyABKA4yHi50cGYuY29vcmRpbmF0b3IudjEuSW5wdXRTaGFwZUIE4kEBAhI7Cg1pbnB1dF9wYXlsb2FkGAQgASgLMh4udHBmLmNvbW1vbi52MS5QYXlsb2FkRW52ZWxvcGVCBOJBAQISFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhgKEG91dHB1dF9zdHJlYW1pbmcYBiABKAgSEgoKcmVxdWVzdF9pZBgHIAEoCSJ1ChdTdWJtaXRFeGVjdXRpb25SZXNwb25zZRIUCgxleGVjdXRpb25faWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIEhIKCnN0YXR1c191cmwYAyABKAkSHQoVc3VibWl0dGVkX2F0X2Vwb2NoX21zGAQgASgDIkoKE0dldEV4ZWN1dGlvblJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhoKDGV4ZWN1dGlvbl9pZBgCIAEoCUIE4kEBAiKBAQoUR2V0RXhlY3V0aW9uUmVzcG9uc2USMAoJZXhlY3V0aW9uGAEgASgLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbhI3CgZzdGF0dXMYAiABKAsyJy50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uU3RhdHVzVmlldyJQChlHZXRFeGVjdXRpb25SZXN1bHRSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQIijQEKGkdldEV4ZWN1dGlvblJlc3VsdFJlc3BvbnNlEjcKBnN0YXR1cxgBIAEoCzInLnRwZi5jb29yZGluYXRvci52MS5FeGVjdXRpb25TdGF0dXNWaWV3EjYKDnJlc3VsdF9wYXlsb2FkGAIgASgLMh4udHBmLmNvbW1vbi52MS5QYXlsb2FkRW52ZWxvcGUitwIKFUxpc3RFeGVjdXRpb25zUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEwoLcGlwZWxpbmVfaWQYBCABKAkSFwoPcmVsZWFzZV92ZXJzaW9uGAUgASgJEjAKCHN0YXR1c2VzGAYgAygOMh4udHBmLmNvbW1vbi52MS5FeGVjdXRpb25TdGF0dXMSMQoNY3JlYXRlZF9hZnRlchgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgJIAEoCSJkChZMaXN0RXhlY3V0aW9uc1Jlc3BvbnNlEjEKCmV4ZWN1dGlvbnMYASADKAsyHS50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ6ChVXYXRjaEV4ZWN1dGlvblJlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhoKDGV4ZWN1dGlvbl9pZBgCIAEoCUIE4kEBAhIaCg1hZnRlcl92ZXJzaW9uGAMgASgDSACIAQFCEAoOX2FmdGVyX3ZlcnNpb24iSgoWV2F0Y2hFeGVjdXRpb25SZXNwb25zZRIwCglleGVjdXRpb24YASABKAsyHS50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uIpEBChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQISHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0gAiAEBEg4KBnJlYXNvbhgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiKXAQoXQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USMAoJZXhlY3V0aW9uGAEgASgLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbhI3Cg9wcmV2aW91c19zdGF0dXMYAiABKA4yHi50cGYuY29tbW9uLnYxLkV4ZWN1dGlvblN0YXR1cxIRCglkdXBsaWNhdGUYAyABKAgieQobTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQISEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkicgocTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXNwb25zZRI5Cg9oaXN0b3J5X2VudHJpZXMYASADKAsyIC50cGYuY29vcmRpbmF0b3IudjEuSGlzdG9yeUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKsCQoQRXhlY3V0aW9uU2VydmljZRKoAQoPU3VibWl0RXhlY3V0aW9uEioudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pdEV4ZWN1dGlvblJlcXVlc3QaKy50cGYuY29vcmRpbmF0b3IudjEuU3VibWl0RXhlY3V0aW9uUmVzcG9uc2UiPILT5JMCNjoBKiIxL3RwZi9jb250cm9sLXBsYW5lL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucxKzAQoMR2V0RXhlY3V0aW9uEicudHBmLmNvb3JkaW5hdG9yLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaKC50cGYuY29vcmRpbmF0b3IudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2UiUILT5JMCSmIGc3RhdHVzEkAvdHBmL2NvbnRyb2wtcGxhbmUvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9EsQBChJHZXRFeGVjdXRpb25SZXN1bHQSLS50cGYuY29vcmRpbmF0b3IudjEuR2V0RXhlY3V0aW9uUmVzdWx0UmVxdWVzdBouLnRwZi5jb29yZGluYXRvci52MS5HZXRFeGVjdXRpb25SZXN1bHRSZXNwb25zZSJPgtPkkwJJEkcvdHBmL2NvbnRyb2wtcGxhbmUvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9L3Jlc3VsdBKTAQoOTGlzdEV4ZWN1dGlvbnMSKS50cGYuY29vcmRpbmF0b3IudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GioudHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25zUmVzcG9uc2UiKoLT5JMCJBIiL3YxL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucxJpCg5XYXRjaEV4ZWN1dGlvbhIpLnRwZi5jb29yZGluYXRvci52MS5XYXRjaEV4ZWN1dGlvblJlcXVlc3QaKi50cGYuY29vcmRpbmF0b3IudjEuV2F0Y2hFeGVjdXRpb25SZXNwb25zZTABEq8BCg9DYW5jZWxFeGVjdXRpb24SKi50cGYuY29vcmRpbmF0b3IudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBorLnRwZi5jb29yZGluYXRvci52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZSJDgtPkkwI9OgEqIjgvdjEvdGVuYW50cy97dGVuYW50X2lkfS9leGVjdXRpb25zL3tleGVjdXRpb25faWR9OmNhbmNlbBK8AQoUTGlzdEV4ZWN1dGlvbkhpc3RvcnkSLy50cGYuY29vcmRpbmF0b3IudjEuTGlzdEV4ZWN1dGlvbkhpc3RvcnlSZXF1ZXN0GjAudHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25IaXN0b3J5UmVzcG9uc2UiQYLT5JMCOxI5L3YxL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucy97ZXhlY3V0aW9uX2lkfS9oaXN0b3J5QoIBCihvcmcucGlwZWxpbmVmcmFtZXdvcmsudHBmLmNvb3JkaW5hdG9yLnYxUAFaVGdpdGh1Yi5jb20vcGlwZWxpbmVmcmFtZXdvcmsvdHBmLWNvb3JkaW5hdG9yL2dlbi9nby90cGYvY29vcmRpbmF0b3IvdjE7Y29vcmRpbmF0b3J2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_tpf_common_v1_execution_status, file_tpf_common_v1_payload, file_tpf_coordinator_v1_execution]);
+  fileDesc("Cip0cGYvY29vcmRpbmF0b3IvdjEvZXhlY3V0aW9uX3NlcnZpY2UucHJvdG8SEnRwZi5jb29yZGluYXRvci52MSKLAgoWU3VibWl0RXhlY3V0aW9uUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGQoLcGlwZWxpbmVfaWQYAiABKAlCBOJBAQISOQoLaW5wdXRfc2hhcGUYAyABKA4yHi50cGYuY29vcmRpbmF0b3IudjEuSW5wdXRTaGFwZUIE4kEBAhI7Cg1pbnB1dF9wYXlsb2FkGAQgASgLMh4udHBmLmNvbW1vbi52MS5QYXlsb2FkRW52ZWxvcGVCBOJBAQISFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhgKEG91dHB1dF9zdHJlYW1pbmcYBiABKAgSEgoKcmVxdWVzdF9pZBgHIAEoCSJ1ChdTdWJtaXRFeGVjdXRpb25SZXNwb25zZRIUCgxleGVjdXRpb25faWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIEhIKCnN0YXR1c191cmwYAyABKAkSHQoVc3VibWl0dGVkX2F0X2Vwb2NoX21zGAQgASgDInYKF1N1Ym1pdEV4ZWN1dGlvbnNSZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhJCCghyZXF1ZXN0cxgCIAMoCzIqLnRwZi5jb29yZGluYXRvci52MS5TdWJtaXRFeGVjdXRpb25SZXF1ZXN0QgTiQQECIlYKGFN1Ym1pdEV4ZWN1dGlvbnNSZXNwb25zZRI6CgdyZXN1bHRzGAEgAygLMikudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pdEV4ZWN1dGlvblJlc3VsdCKZAQoVU3VibWl0RXhlY3V0aW9uUmVzdWx0Ej8KCGFjY2VwdGVkGAEgASgLMisudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pdEV4ZWN1dGlvblJlc3BvbnNlSAASNAoFZXJyb3IYAiABKAsyIy50cGYuY29vcmRpbmF0b3IudjEuU3VibWlzc2lvbkVycm9ySABCCQoHb3V0Y29tZSLSAQoPU3VibWlzc2lvbkVycm9yEgwKBGNvZGUYASABKAUSKgoGcmVhc29uGAIgASgOMhoudHBmLmNvbW1vbi52MS5FcnJvclJlYXNvbhIPCgdtZXNzYWdlGAMgASgJEkMKCG1ldGFkYXRhGAQgAygLMjEudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pc3Npb25FcnJvci5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJKChNHZXRFeGVjdXRpb25SZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQIigQEKFEdldEV4ZWN1dGlvblJlc3BvbnNlEjAKCWV4ZWN1dGlvbhgBIAEoCzIdLnRwZi5jb29yZGluYXRvci52MS5FeGVjdXRpb24SNwoGc3RhdHVzGAIgASgLMicudHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvblN0YXR1c1ZpZXciUAoZR2V0RXhlY3V0aW9uUmVzdWx0UmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGgoMZXhlY3V0aW9uX2lkGAIgASgJQgTiQQECIo0BChpHZXRFeGVjdXRpb25SZXN1bHRSZXNwb25zZRI3CgZzdGF0dXMYASABKAsyJy50cGYuY29vcmRpbmF0b3IudjEuRXhlY3V0aW9uU3RhdHVzVmlldxI2Cg5yZXN1bHRfcGF5bG9hZBgCIAEoCzIeLnRwZi5jb21tb24udjEuUGF5bG9hZEVudmVsb3BlIrcCChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSFwoJdGVuYW50X2lkGAEgASgJQgTiQQECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhMKC3BpcGVsaW5lX2lkGAQgASgJEhcKD3JlbGVhc2VfdmVyc2lvbhgFIAEoCRIwCghzdGF0dXNlcxgGIAMoDjIeLnRwZi5jb21tb24udjEuRXhlY3V0aW9uU3RhdHVzEjEKDWNyZWF0ZWRfYWZ0ZXIYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9pZGVtcG90ZW5jeV9rZXkYCSABKAkiZAoWTGlzdEV4ZWN1dGlvbnNSZXNwb25zZRIxCgpleGVjdXRpb25zGAEgAygLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiegoVV2F0Y2hFeGVjdXRpb25SZXF1ZXN0EhcKCXRlbmFudF9pZBgBIAEoCUIE4kEBAhIaCgxleGVjdXRpb25faWQYAiABKAlCBOJBAQISGgoNYWZ0ZXJfdmVyc2lvbhgDIAEoA0gAiAEBQhAKDl9hZnRlcl92ZXJzaW9uIkoKFldhdGNoRXhlY3V0aW9uUmVzcG9uc2USMAoJZXhlY3V0aW9uGAEgASgLMh0udHBmLmNvb3JkaW5hdG9yLnYxLkV4ZWN1dGlvbiKRAQoWQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGgoMZXhlY3V0aW9uX2lkGAIgASgJQgTiQQECEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKANIAIgBARIOCgZyZWFzb24YBCABKAlCEwoRX2V4cGVjdGVkX3ZlcnNpb24ilwEKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEjAKCWV4ZWN1dGlvbhgBIAEoCzIdLnRwZi5jb29yZGluYXRvci52MS5FeGVjdXRpb24SNwoPcHJldmlvdXNfc3RhdHVzGAIgASgOMh4udHBmLmNvbW1vbi52MS5FeGVjdXRpb25TdGF0dXMSEQoJZHVwbGljYXRlGAMgASgIInkKG0xpc3RFeGVjdXRpb25IaXN0b3J5UmVxdWVzdBIXCgl0ZW5hbnRfaWQYASABKAlCBOJBAQISGgoMZXhlY3V0aW9uX2lkGAIgASgJQgTiQQECEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJInIKHExpc3RFeGVjdXRpb25IaXN0b3J5UmVzcG9uc2USOQoPaGlzdG9yeV9lbnRyaWVzGAEgAygLMiAudHBmLmNvb3JkaW5hdG9yLnYxLkhpc3RvcnlFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky1woKEEV4ZWN1dGlvblNlcnZpY2USqAEKD1N1Ym1pdEV4ZWN1dGlvbhIqLnRwZi5jb29yZGluYXRvci52MS5TdWJtaXRFeGVjdXRpb25SZXF1ZXN0GisudHBmLmNvb3JkaW5hdG9yLnYxLlN1Ym1pdEV4ZWN1dGlvblJlc3BvbnNlIjyC0+STAjY6ASoiMS90cGYvY29udHJvbC1wbGFuZS90ZW5hbnRzL3t0ZW5hbnRfaWR9L2V4ZWN1dGlvbnMSqAEKEFN1Ym1pdEV4ZWN1dGlvbnMSKy50cGYuY29vcmRpbmF0b3IudjEuU3VibWl0RXhlY3V0aW9uc1JlcXVlc3QaLC50cGYuY29vcmRpbmF0b3IudjEuU3VibWl0RXhlY3V0aW9uc1Jlc3BvbnNlIjmC0+STAjM6ASoiLi92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L2V4ZWN1dGlvbnM6YmF0Y2hTdWJtaXQSswEKDEdldEV4ZWN1dGlvbhInLnRwZi5jb29yZGluYXRvci52MS5HZXRFeGVjdXRpb25SZXF1ZXN0GigudHBmLmNvb3JkaW5hdG9yLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlIlCC0+STAkpiBnN0YXR1cxJAL3RwZi9jb250cm9sLXBsYW5lL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucy97ZXhlY3V0aW9uX2lkfRLEAQoSR2V0RXhlY3V0aW9uUmVzdWx0Ei0udHBmLmNvb3JkaW5hdG9yLnYxLkdldEV4ZWN1dGlvblJlc3VsdFJlcXVlc3QaLi50cGYuY29vcmRpbmF0b3IudjEuR2V0RXhlY3V0aW9uUmVzdWx0UmVzcG9uc2UiT4LT5JMCSRJHL3RwZi9jb250cm9sLXBsYW5lL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucy97ZXhlY3V0aW9uX2lkfS9yZXN1bHQSkwEKDkxpc3RFeGVjdXRpb25zEikudHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25zUmVxdWVzdBoqLnRwZi5jb29yZGluYXRvci52MS5MaXN0RXhlY3V0aW9uc1Jlc3BvbnNlIiqC0+STAiQSIi92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L2V4ZWN1dGlvbnMSaQoOV2F0Y2hFeGVjdXRpb24SKS50cGYuY29vcmRpbmF0b3IudjEuV2F0Y2hFeGVjdXRpb25SZXF1ZXN0GioudHBmLmNvb3JkaW5hdG9yLnYxLldhdGNoRXhlY3V0aW9uUmVzcG9uc2UwARKvAQoPQ2FuY2VsRXhlY3V0aW9uEioudHBmLmNvb3JkaW5hdG9yLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaKy50cGYuY29vcmRpbmF0b3IudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2UiQ4LT5JMCPToBKiI4L3YxL3RlbmFudHMve3RlbmFudF9pZH0vZXhlY3V0aW9ucy97ZXhlY3V0aW9uX2lkfTpjYW5jZWwSvAEKFExpc3RFeGVjdXRpb25IaXN0b3J5Ei8udHBmLmNvb3JkaW5hdG9yLnYxLkxpc3RFeGVjdXRpb25IaXN0b3J5UmVxdWVzdBowLnRwZi5jb29yZGluYXRvci52MS5MaXN0RXhlY3V0aW9uSGlzdG9yeVJlc3BvbnNlIkGC0+STAjsSOS92MS90ZW5hbnRzL3t0ZW5hbnRfaWR9L2V4ZWN1dGlvbnMve2V4ZWN1dGlvbl9pZH0vaGlzdG9yeUKCAQoob3JnLnBpcGVsaW5lZnJhbWV3b3JrLnRwZi5jb29yZGluYXRvci52MVABWlRnaXRodWIuY29tL3BpcGVsaW5lZnJhbWV3b3JrL3RwZi1jb29yZGluYXRvci9nZW4vZ28vdHBmL2Nvb3JkaW5hdG9yL3YxO2Nvb3JkaW5hdG9ydjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_tpf_common_v1_error_reason, file_tpf_common_v1_execution_status, file_tpf_common_v1_payload, file_tpf_coordinator_v1_execution]);
 
 /**
  * Request of `SubmitExecution`; its JSON body is TPF's `HostedExecutionSubmitRequest`
@@ -150,6 +152,142 @@ export const SubmitExecutionResponseSchema: GenMessage<SubmitExecutionResponse> 
   messageDesc(file_tpf_coordinator_v1_execution_service, 1);
 
 /**
+ * Request of `SubmitExecutions`.
+ *
+ * @generated from message tpf.coordinator.v1.SubmitExecutionsRequest
+ */
+export type SubmitExecutionsRequest = Message<"tpf.coordinator.v1.SubmitExecutionsRequest"> & {
+  /**
+   * Tenant submitting every execution of the call. Required (INVALID_ARGUMENT,
+   * FIELD_REQUIRED).
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * The submissions, 1 to 1,000, each as `SubmitExecution` takes it. A request's `tenant_id` may
+   * be blank (it is the call's) or equal to the call's; another tenant is refused with
+   * INVALID_ARGUMENT, reason FIELD_INVALID.
+   *
+   * @generated from field: repeated tpf.coordinator.v1.SubmitExecutionRequest requests = 2;
+   */
+  requests: SubmitExecutionRequest[];
+};
+
+/**
+ * Describes the message tpf.coordinator.v1.SubmitExecutionsRequest.
+ * Use `create(SubmitExecutionsRequestSchema)` to create a new message.
+ */
+export const SubmitExecutionsRequestSchema: GenMessage<SubmitExecutionsRequest> = /*@__PURE__*/
+  messageDesc(file_tpf_coordinator_v1_execution_service, 2);
+
+/**
+ * Response of `SubmitExecutions`.
+ *
+ * @generated from message tpf.coordinator.v1.SubmitExecutionsResponse
+ */
+export type SubmitExecutionsResponse = Message<"tpf.coordinator.v1.SubmitExecutionsResponse"> & {
+  /**
+   * One result per request, in request order.
+   *
+   * @generated from field: repeated tpf.coordinator.v1.SubmitExecutionResult results = 1;
+   */
+  results: SubmitExecutionResult[];
+};
+
+/**
+ * Describes the message tpf.coordinator.v1.SubmitExecutionsResponse.
+ * Use `create(SubmitExecutionsResponseSchema)` to create a new message.
+ */
+export const SubmitExecutionsResponseSchema: GenMessage<SubmitExecutionsResponse> = /*@__PURE__*/
+  messageDesc(file_tpf_coordinator_v1_execution_service, 3);
+
+/**
+ * What became of one request of `SubmitExecutions`.
+ *
+ * @generated from message tpf.coordinator.v1.SubmitExecutionResult
+ */
+export type SubmitExecutionResult = Message<"tpf.coordinator.v1.SubmitExecutionResult"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof tpf.coordinator.v1.SubmitExecutionResult.outcome
+   */
+  outcome: {
+    /**
+     * The submission was accepted (a new execution, or a duplicate of an existing one), as
+     * `SubmitExecution` would have answered it.
+     *
+     * @generated from field: tpf.coordinator.v1.SubmitExecutionResponse accepted = 1;
+     */
+    value: SubmitExecutionResponse;
+    case: "accepted";
+  } | {
+    /**
+     * The submission was refused, with what `SubmitExecution` would have failed with.
+     *
+     * @generated from field: tpf.coordinator.v1.SubmissionError error = 2;
+     */
+    value: SubmissionError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message tpf.coordinator.v1.SubmitExecutionResult.
+ * Use `create(SubmitExecutionResultSchema)` to create a new message.
+ */
+export const SubmitExecutionResultSchema: GenMessage<SubmitExecutionResult> = /*@__PURE__*/
+  messageDesc(file_tpf_coordinator_v1_execution_service, 4);
+
+/**
+ * Why one submission of `SubmitExecutions` was refused: the failure `SubmitExecution` would have
+ * answered, as fields rather than a call status.
+ *
+ * @generated from message tpf.coordinator.v1.SubmissionError
+ */
+export type SubmissionError = Message<"tpf.coordinator.v1.SubmissionError"> & {
+  /**
+   * The gRPC status code number (`google.rpc.Code`), e.g. 3 for INVALID_ARGUMENT or 9 for
+   * FAILED_PRECONDITION.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * The machine-readable reason, as the `google.rpc.ErrorInfo` of the same failed call would
+   * carry it.
+   *
+   * @generated from field: tpf.common.v1.ErrorReason reason = 2;
+   */
+  reason: ErrorReason;
+
+  /**
+   * What went wrong and how to fix it, for people.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * The ErrorInfo metadata of the same failure (the field, the limit, the existing execution's
+   * id...), camelCase keys.
+   *
+   * @generated from field: map<string, string> metadata = 4;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message tpf.coordinator.v1.SubmissionError.
+ * Use `create(SubmissionErrorSchema)` to create a new message.
+ */
+export const SubmissionErrorSchema: GenMessage<SubmissionError> = /*@__PURE__*/
+  messageDesc(file_tpf_coordinator_v1_execution_service, 5);
+
+/**
  * Request of `GetExecution`.
  *
  * @generated from message tpf.coordinator.v1.GetExecutionRequest
@@ -176,7 +314,7 @@ export type GetExecutionRequest = Message<"tpf.coordinator.v1.GetExecutionReques
  * Use `create(GetExecutionRequestSchema)` to create a new message.
  */
 export const GetExecutionRequestSchema: GenMessage<GetExecutionRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 2);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 6);
 
 /**
  * Response of `GetExecution`.
@@ -205,7 +343,7 @@ export type GetExecutionResponse = Message<"tpf.coordinator.v1.GetExecutionRespo
  * Use `create(GetExecutionResponseSchema)` to create a new message.
  */
 export const GetExecutionResponseSchema: GenMessage<GetExecutionResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 3);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 7);
 
 /**
  * Request of `GetExecutionResult`.
@@ -234,7 +372,7 @@ export type GetExecutionResultRequest = Message<"tpf.coordinator.v1.GetExecution
  * Use `create(GetExecutionResultRequestSchema)` to create a new message.
  */
 export const GetExecutionResultRequestSchema: GenMessage<GetExecutionResultRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 4);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 8);
 
 /**
  * Response of `GetExecutionResult`; its JSON is TPF's result body
@@ -265,7 +403,7 @@ export type GetExecutionResultResponse = Message<"tpf.coordinator.v1.GetExecutio
  * Use `create(GetExecutionResultResponseSchema)` to create a new message.
  */
 export const GetExecutionResultResponseSchema: GenMessage<GetExecutionResultResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 5);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 9);
 
 /**
  * Request of `ListExecutions`. Filters combine with AND; an empty filter matches everything.
@@ -346,7 +484,7 @@ export type ListExecutionsRequest = Message<"tpf.coordinator.v1.ListExecutionsRe
  * Use `create(ListExecutionsRequestSchema)` to create a new message.
  */
 export const ListExecutionsRequestSchema: GenMessage<ListExecutionsRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 6);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 10);
 
 /**
  * Response of `ListExecutions`.
@@ -374,7 +512,7 @@ export type ListExecutionsResponse = Message<"tpf.coordinator.v1.ListExecutionsR
  * Use `create(ListExecutionsResponseSchema)` to create a new message.
  */
 export const ListExecutionsResponseSchema: GenMessage<ListExecutionsResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 7);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 11);
 
 /**
  * Request of `WatchExecution`.
@@ -413,7 +551,7 @@ export type WatchExecutionRequest = Message<"tpf.coordinator.v1.WatchExecutionRe
  * Use `create(WatchExecutionRequestSchema)` to create a new message.
  */
 export const WatchExecutionRequestSchema: GenMessage<WatchExecutionRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 8);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 12);
 
 /**
  * One message of the `WatchExecution` stream.
@@ -434,7 +572,7 @@ export type WatchExecutionResponse = Message<"tpf.coordinator.v1.WatchExecutionR
  * Use `create(WatchExecutionResponseSchema)` to create a new message.
  */
 export const WatchExecutionResponseSchema: GenMessage<WatchExecutionResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 9);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 13);
 
 /**
  * Request of `CancelExecution`. It has no `request_id`: cancel is naturally idempotent (a repeat
@@ -480,7 +618,7 @@ export type CancelExecutionRequest = Message<"tpf.coordinator.v1.CancelExecution
  * Use `create(CancelExecutionRequestSchema)` to create a new message.
  */
 export const CancelExecutionRequestSchema: GenMessage<CancelExecutionRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 10);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 14);
 
 /**
  * Response of `CancelExecution`.
@@ -515,7 +653,7 @@ export type CancelExecutionResponse = Message<"tpf.coordinator.v1.CancelExecutio
  * Use `create(CancelExecutionResponseSchema)` to create a new message.
  */
 export const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 11);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 15);
 
 /**
  * Request of `ListExecutionHistory`.
@@ -560,7 +698,7 @@ export type ListExecutionHistoryRequest = Message<"tpf.coordinator.v1.ListExecut
  * Use `create(ListExecutionHistoryRequestSchema)` to create a new message.
  */
 export const ListExecutionHistoryRequestSchema: GenMessage<ListExecutionHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 12);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 16);
 
 /**
  * Response of `ListExecutionHistory`.
@@ -589,7 +727,7 @@ export type ListExecutionHistoryResponse = Message<"tpf.coordinator.v1.ListExecu
  * Use `create(ListExecutionHistoryResponseSchema)` to create a new message.
  */
 export const ListExecutionHistoryResponseSchema: GenMessage<ListExecutionHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tpf_coordinator_v1_execution_service, 13);
+  messageDesc(file_tpf_coordinator_v1_execution_service, 17);
 
 /**
  * Submits executions and reads their state, result and history (docs/design.md). Served by the
@@ -625,6 +763,28 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof SubmitExecutionRequestSchema;
     output: typeof SubmitExecutionResponseSchema;
+  },
+  /**
+   * Submits up to 1,000 executions in one call, each exactly as `SubmitExecution` would (same
+   * admission checks, idempotency keys and request ids), with one result per request, in request
+   * order: one refused submission does not refuse the others. The accepted ones are written
+   * together (one statement, one commit), so a producer with many submissions at hand pays one
+   * round trip instead of one per execution. Of two requests of one call with the same
+   * idempotency key and input, one creates the execution and the other is answered as its
+   * duplicate. Not in TPF.
+   *
+   * Fails as a whole only for what concerns the call: the token (UNAUTHENTICATED,
+   * PERMISSION_DENIED), INVALID_ARGUMENT with reason FIELD_REQUIRED (no requests, blank
+   * tenant_id) or FIELD_OUT_OF_RANGE (more than 1,000 requests), or FIELD_INVALID (a request
+   * naming another tenant), and UNAVAILABLE (DATABASE_UNAVAILABLE). Every other refusal is the
+   * `error` of that request's result, with the code and reason `SubmitExecution` would fail with.
+   *
+   * @generated from rpc tpf.coordinator.v1.ExecutionService.SubmitExecutions
+   */
+  submitExecutions: {
+    methodKind: "unary";
+    input: typeof SubmitExecutionsRequestSchema;
+    output: typeof SubmitExecutionsResponseSchema;
   },
   /**
    * Returns an execution. The gateway answers TPF's status route with the `status` field only
