@@ -1377,7 +1377,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="W3 pipeline = the await alone (default: the await, then one trivial step)",
     )
-    parser.add_argument("--max-in-flight", type=int, default=None, help="TPF_MAX_IN_FLIGHT")
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=1000,
+        help="TPF_MAX_IN_FLIGHT (1000: trivial local steps; PgQueuer runs its tasks unbounded)",
+    )
     parser.add_argument("--claim-batch", type=int, default=None, help="TPF_CLAIM_BATCH_SIZE")
     parser.add_argument("--complete-batch", type=int, default=None, help="TPF_COMPLETE_BATCH_SIZE")
     parser.add_argument("--database-url", default=None, help="an existing server (maintenance DB)")

@@ -57,6 +57,8 @@ class DispatchConfig:
     rpc_timeout_s: float
     complete_linger_s: float
     complete_batch_size: int
+    # CompleteWork calls whose first attempt may be in flight at once.
+    complete_concurrency: int = 1
     # Ask to keep the claim after a step (WorkService `continue_claim`): the next step comes
     # back with the commit, saving a claim per step.
     continue_claim: bool = True
@@ -94,6 +96,19 @@ class _Running:
     item: wpb.WorkItem
     task: asyncio.Task[None] | None = None
     is_reported: bool = False
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, run on the first call only."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return run
 
 
 def _key_of(item: wpb.WorkItem) -> _Key:
@@ -274,16 +289,16 @@ class Dispatcher:
     # -- reporting ----------------------------------------------------------------------
 
     async def _report_loop(self) -> None:
+        # While `complete_concurrency` reports go through, the next waits, so what finishes
+        # meanwhile makes the next batch. One whose first attempt failed is repeated on its
+        # own: the reports behind it go on, and their slots are freed, without waiting for it.
+        calls = asyncio.Semaphore(max(1, self._config.complete_concurrency))
         while True:
+            await calls.acquire()
             batch = await self._next_batch()
-            first_attempt_done = asyncio.Event()
-            delivery = asyncio.create_task(self._deliver(batch, first_attempt_done.set))
+            delivery = asyncio.create_task(self._deliver(batch, _once(calls.release)))
             self._deliveries.add(delivery)
             delivery.add_done_callback(self._deliveries.discard)
-            # While reports go through, each is awaited, so what finishes meanwhile makes the
-            # next batch. One whose first attempt failed is repeated on its own: the reports
-            # behind it go on, and their slots are freed, without waiting for it.
-            await first_attempt_done.wait()
 
     async def _deliver(
         self, batch: list[wpb.WorkOutcome], first_attempt_done: Callable[[], None]

@@ -132,6 +132,7 @@ def build_dispatcher(settings: DispatcherSettings) -> DispatcherService:
             renew_interval_s=settings.effective_renew_interval_s,
             rpc_timeout_s=settings.rpc_timeout_s,
             complete_linger_s=settings.complete_linger_ms / 1000,
+            complete_concurrency=settings.complete_concurrency,
             complete_batch_size=settings.complete_batch_size,
             continue_claim=settings.continue_claim,
             tenant_ids=split_list(settings.tenant_ids),

@@ -63,6 +63,9 @@ class DispatcherSettings(CommonSettings):
     continue_claim: bool = True
     # Most outcomes per CompleteWork call.
     complete_batch_size: int = Field(default=200, ge=1, le=1000)
+    # CompleteWork calls in flight at once: the next batch is sent while the coordinator
+    # commits the previous one.
+    complete_concurrency: int = Field(default=2, ge=1, le=16)
     # On SIGTERM: how long in-flight work may still finish and be reported, seconds.
     drain_timeout_s: float = Field(default=30.0, ge=0)
     # How long a registry answer (workers of a release, a release's step count) is reused.
