@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,16 +20,11 @@ from tpf_coordinator.store.transactions_postgres import PostgresTransactions
 # returned; the caller then reads the existing execution.
 SUBMIT_EXECUTIONS = """
 WITH new AS (
-    SELECT * FROM unnest(
-        %(tenant_id)s::text[], %(execution_id)s::text[], %(pipeline_id)s::text[],
-        %(contract_version)s::text[], %(release_version)s::text[], %(input_shape)s::text[],
-        %(result_shape)s::text[], %(idempotency_key)s::text[], %(input_fingerprint)s::text[],
-        %(payload_type_id)s::text[], %(payload_encoding)s::text[], %(payload)s::text[],
-        %(payload_ref)s::text[], %(now_ms)s::bigint[], %(trace_parent)s::text[],
-        %(actor)s::text[], %(ord)s::int[]
-    ) AS n(tenant_id, execution_id, pipeline_id, contract_version, release_version,
-           input_shape, result_shape, idempotency_key, input_fingerprint, payload_type_id,
-           payload_encoding, payload, payload_ref, now_ms, trace_parent, actor, ord)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS n(
+        tenant_id text, execution_id text, pipeline_id text, contract_version text,
+        release_version text, input_shape text, result_shape text, idempotency_key text,
+        input_fingerprint text, payload_type_id text, payload_encoding text, payload text,
+        payload_ref text, now_ms bigint, trace_parent text, actor text, ord int)
 ),
 inserted AS (
     INSERT INTO executions (
@@ -128,12 +124,17 @@ class PostgresExecutionStore(PostgresTransactions):
 
     async def submit_many(self, news: Sequence[NewExecution]) -> list[SubmitOutcome]:
         """`submit` of each, in one statement; outcomes in the order given."""
-        columns: dict[str, list[Any]] = {name: [] for name in _SUBMIT_COLUMNS}
-        for ord_, new in enumerate(news):
-            for name, value in zip(_SUBMIT_COLUMNS, _submit_values(new, ord_), strict=True):
-                columns[name].append(value)
+        # The rows as one JSON document: json.dumps is far cheaper than adapting a list per
+        # column (psycopg dumps arrays element by element).
+        rows = json.dumps(
+            [
+                dict(zip(_SUBMIT_COLUMNS, _submit_values(new, ord_), strict=True))
+                for ord_, new in enumerate(news)
+            ],
+            separators=(",", ":"),
+        )
         params: dict[str, Any] = {
-            **columns,
+            "rows": rows,
             "status": ExecutionStatus.QUEUED.value,
             "event": HistoryEvent.SUBMITTED.value,
         }
