@@ -653,6 +653,33 @@ async def test_v1_cancel_and_bulk_redrive_answer_problem_json(gateway: Gateway) 
     assert unknown_field.status == 400 and unknown_field.json()["reason"] == "FIELD_INVALID"
 
 
+async def test_v1_batch_submit_answers_each_submission(gateway: Gateway) -> None:
+    route = "/v1/tenants/restaurant-demo/executions:batchSubmit"
+    first = submit_body(key="batch-1")
+    reply = await gateway.post(
+        route,
+        json_body={"requests": [first, submit_body(key="batch-2"), {"pipelineId": PIPELINE_ID}]},
+    )
+    assert reply.status == 200, reply.text
+    results = reply.json()["results"]
+    # Both members are written, the one not set as null (as every absent message field).
+    assert [[k for k, v in r.items() if v is not None] for r in results] == [
+        ["accepted"],
+        ["accepted"],
+        ["error"],
+    ]
+    accepted = results[0]["accepted"]
+    assert accepted["duplicate"] is False
+    assert await status_of(gateway, accepted["executionId"]) is not None
+    refused = results[2]["error"]
+    assert (refused["code"], refused["reason"]) == (3, "FIELD_REQUIRED")
+    again = await gateway.post(route, json_body={"requests": [first]})
+    assert again.json()["results"][0]["accepted"]["executionId"] == accepted["executionId"]
+    assert again.json()["results"][0]["accepted"]["duplicate"] is True
+    empty = await gateway.post(route, json_body={"requests": []})
+    assert empty.status == 400 and empty.json()["reason"] == "FIELD_REQUIRED"
+
+
 async def test_v1_cancel_refuses_a_stale_version_and_a_long_reason(gateway: Gateway) -> None:
     execution_id = await submit(gateway)
     cancel = f"/v1/tenants/restaurant-demo/executions/{execution_id}:cancel"

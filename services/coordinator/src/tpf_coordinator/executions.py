@@ -6,12 +6,12 @@ import base64
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tpf_coordinator.domain.model import ExecutionStatus
 from tpf_coordinator.domain.transitions import Cancel, apply
+from tpf_coordinator.execution_ids import new_execution_id
 from tpf_coordinator.metrics import CoordinatorMetrics
 from tpf_coordinator.payloads import Payloads
 from tpf_coordinator.release_catalog import ReleaseCatalog, ReleaseInfo
@@ -117,7 +117,7 @@ class Executions:
         allowed_prefixes: tuple[str, ...],
         max_payload_bytes: int,
         payloads: Payloads,
-        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        new_id: Callable[[], str] = new_execution_id,
         metrics: CoordinatorMetrics | None = None,
     ) -> None:
         self._store = store

@@ -95,11 +95,26 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
                     f"call is the call's tenant {tenant!r} (leave it blank)",
                     field=f"requests[{index}].tenantId",
                 )
-        # Concurrently, so that the accepted ones meet in one statement (SubmitBatcher).
-        outcomes = await asyncio.gather(
-            *(self._submit(item, tenant, principal.subject) for item in request.requests),
-            return_exceptions=True,
+        # Concurrently, so that the accepted ones meet in one statement (SubmitBatcher); a
+        # request repeating an earlier one's key goes after it, so the first in request order
+        # is the one that creates the execution.
+        outcomes: list[pb.SubmitExecutionResponse | BaseException | None] = [None] * len(
+            request.requests
         )
+        seen: set[tuple[str, str]] = set()
+        first: list[int] = []
+        repeats: list[int] = []
+        for index, item in enumerate(request.requests):
+            key = (item.pipeline_id, item.idempotency_key.strip() or item.input_payload.payload)
+            (repeats if key in seen else first).append(index)
+            seen.add(key)
+        for indexes in (first, repeats):
+            answers = await asyncio.gather(
+                *(self._submit(request.requests[i], tenant, principal.subject) for i in indexes),
+                return_exceptions=True,
+            )
+            for index, answer in zip(indexes, answers, strict=True):
+                outcomes[index] = answer
         results = []
         for outcome in outcomes:
             if isinstance(outcome, pb.SubmitExecutionResponse):
@@ -108,6 +123,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
                 results.append(pb.SubmitExecutionResult(error=submission_error(outcome)))
             else:
                 # The database is out of reach, or a bug: the call fails as a whole.
+                assert isinstance(outcome, BaseException)
                 raise outcome
         return pb.SubmitExecutionsResponse(results=results)
 

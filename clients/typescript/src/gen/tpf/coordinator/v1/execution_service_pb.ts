@@ -770,8 +770,8 @@ export const ExecutionService: GenService<{
    * order: one refused submission does not refuse the others. The accepted ones are written
    * together (one statement, one commit), so a producer with many submissions at hand pays one
    * round trip instead of one per execution. Of two requests of one call with the same
-   * idempotency key and input, one creates the execution and the other is answered as its
-   * duplicate. Not in TPF.
+   * idempotency key, the first creates the execution and the second is answered as its
+   * duplicate (or refused with IDEMPOTENCY_KEY_REUSED if its input differs). Not in TPF.
    *
    * Fails as a whole only for what concerns the call: the token (UNAUTHENTICATED,
    * PERMISSION_DENIED), INVALID_ARGUMENT with reason FIELD_REQUIRED (no requests, blank
