@@ -744,11 +744,13 @@ async def run_w3(
     claims_before = await claims_now(suite)
     meter = Meter(suite, pids)
     meter.start()
+    profilers = await start_profilers(suite, pids, spec.name)
     completed = await complete_all(client, interactions, args.complete_concurrency)
     observed = await poller.wait_for(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=f"{spec.name} completion"
     )
     event = meter.stop()
+    hotspots = {name: await stop_profiler(p) for name, p in profilers.items()}
     claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
@@ -790,6 +792,7 @@ async def run_w3(
             **xact_commit_figures(park.before, event.after, settled, idle_rate, polls, n),
         },
         "claim_latency": claims,
+        **({"profile": hotspots} if hotspots else {}),
         "step_actors": await step_actors(poller, ids),
     }
 
@@ -1445,7 +1448,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--py-spy",
         default=None,
-        help="py-spy binary: profile the processes of --py-spy-of in each W1/W2 window "
+        help="py-spy binary: profile the processes of --py-spy-of in each timed window "
+        "(W3: its event phase) "
         "(costs CPU: not for figures; use with --keep to keep the raw stacks)",
     )
     parser.add_argument(
