@@ -268,6 +268,9 @@ class Suite:
     claims: ClaimLatency | None = None
     # What the scaled runs run next to (bench/scale_load.py), once loaded.
     scale: dict[str, Any] | None = None
+    # The coordinator the dispatchers call (--coordinators 2: a second replica, so that
+    # submissions and the work protocol are served by two processes).
+    work_target: str = ""
 
     def current_pids(self, extra: dict[str, list[int]]) -> dict[str, list[int]]:
         pids = {**self.pids, **extra, "client": [os.getpid()]}
@@ -370,7 +373,7 @@ def start_worker_side(
             port=free_port(),
             env={
                 **common,
-                "TPF_COORDINATOR_TARGET": suite.coordinator_target,
+                "TPF_COORDINATOR_TARGET": suite.work_target or suite.coordinator_target,
                 "TPF_COORDINATOR_TOKEN": ADMIN,
                 "TPF_REGISTRY_TARGET": suite.registry_target,
                 "TPF_REGISTRY_TOKEN": ADMIN,
@@ -1270,6 +1273,27 @@ async def driver_main(args: argparse.Namespace) -> None:
                 },
             ),
         )
+        coordinator_pids = [coordinator.process.pid]
+        work_target = ""
+        if args.coordinators > 1:
+            # A second replica on the same database, serving the dispatchers.
+            replica = await asyncio.to_thread(
+                supervisor.start,
+                ServiceSpec(
+                    name="coordinator-2",
+                    module="tpf_coordinator",
+                    port=free_port(),
+                    env={
+                        **common,
+                        "TPF_DATABASE_URL": coordinator_url,
+                        "TPF_DATA_DIR": str(work_dir / "coordinator-2"),
+                        "TPF_REGISTRY_TARGET": registry.spec.target,
+                        "TPF_REGISTRY_TOKEN": ADMIN,
+                    },
+                ),
+            )
+            coordinator_pids.append(replica.process.pid)
+            work_target = replica.spec.target
         pg = DatabasePgMeter(maintenance_url, wal_dir, waldump)
         suite = Suite(
             args=args,
@@ -1278,7 +1302,7 @@ async def driver_main(args: argparse.Namespace) -> None:
             pg=pg,
             coordinator_oid=pg.database_oid(COORDINATOR_DB),
             coordinator_url=coordinator_url,
-            pids={"coordinator": [coordinator.process.pid], "registry": [registry.process.pid]},
+            pids={"coordinator": coordinator_pids, "registry": [registry.process.pid]},
             postgres_pid=(
                 embedded.pid
                 if embedded is not None
@@ -1290,9 +1314,10 @@ async def driver_main(args: argparse.Namespace) -> None:
             metrics=metrics,
             claims=(
                 ClaimLatency(int(coordinator_metrics["TPF_METRICS_PORT"]))
-                if coordinator_metrics
+                if coordinator_metrics and args.coordinators == 1
                 else None
             ),
+            work_target=work_target,
         )
         pipelines = ["w1", "w2", w3_pipeline(args)]
         await register_releases(
@@ -1444,6 +1469,14 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="with --tracing: parentbased_traceidratio with this ratio (default: every trace)",
+    )
+    parser.add_argument(
+        "--coordinators",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: a second coordinator replica serves the dispatcher (submissions stay on the "
+        "first); no claim latency then",
     )
     parser.add_argument(
         "--py-spy",
