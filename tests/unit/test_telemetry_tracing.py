@@ -19,6 +19,7 @@ from tpf_telemetry import (
     continue_trace,
     current_trace_id,
     current_traceparent,
+    quiet_span,
     sqs_attribute_names,
     sqs_message_attributes,
     traceparent_context,
@@ -168,6 +169,33 @@ def test_exporting_nowhere_records_no_new_trace_until_a_processor_listens() -> N
     with tracer.start_as_current_span("heard") as heard:
         assert heard.is_recording()
     assert [s.name for s in exporter.get_finished_spans()] == ["heard"]
+    provider.shutdown()
+
+
+def test_a_quiet_span_carries_the_ids_a_started_one_would() -> None:
+    provider = configure_tracing(service="s", exporter="none")
+    tracer = provider.get_tracer("test")
+    fresh = quiet_span(tracer)
+    assert fresh is not None and not fresh.is_recording()
+    fresh_ids = fresh.get_span_context()
+    assert fresh_ids.is_valid and not fresh_ids.trace_flags.sampled
+    above = trace.SpanContext(
+        0x0123456789ABCDEF0123456789ABCDEF,
+        0x0123456789ABCDEF,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(1),
+    )
+    child = quiet_span(tracer, trace.set_span_in_context(trace.NonRecordingSpan(above)))
+    assert child is not None
+    ids = child.get_span_context()
+    assert (ids.trace_id, ids.trace_flags.sampled) == (above.trace_id, True)
+    assert ids.span_id not in (0, above.span_id)
+    with trace.use_span(trace.NonRecordingSpan(above)):
+        current = quiet_span(tracer)  # continues the current span by default
+        assert current is not None and current.get_span_context().trace_id == above.trace_id
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert quiet_span(tracer) is None, "heard: spans are started as usual"
+    assert quiet_span(trace.NoOpTracer()) is None
     provider.shutdown()
 
 

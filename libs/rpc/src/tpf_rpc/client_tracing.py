@@ -14,6 +14,8 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tpf_telemetry import quiet_span
+
 _Invoke = Callable[[], Awaitable[Any]]
 
 
@@ -30,6 +32,9 @@ class ClientSpans:
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
     def _start(self, method: str | bytes) -> trace.Span:
+        quiet = quiet_span(self._tracer)
+        if quiet is not None:
+            return quiet
         full_method = _method_name(method)
         service, _, name = full_method.rpartition("/")
         return self._tracer.start_span(

@@ -25,7 +25,7 @@ from tpf_errors import ErrorKind, TpfError, Unauthenticated
 from tpf_rpc._handlers import ServicerContext, wrap_method_handler
 from tpf_rpc.auth import Principal, principal_scope
 from tpf_rpc.errors import KIND_TO_CODE, internal_error, to_status
-from tpf_telemetry import current_trace_id, log_context
+from tpf_telemetry import current_trace_id, log_context, quiet_span
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,20 @@ class TracingInterceptor(_AroundInterceptor):
     async def _around(
         self, details: grpc.HandlerCallDetails, context: ServicerContext
     ) -> AsyncIterator[None]:
+        parent = propagate.extract(_text_metadata(details.invocation_metadata))
+        quiet = quiet_span(self._tracer, parent)
+        if quiet is not None:
+            # Exporting nowhere: the ids alone (they reach the logs and the calls made here).
+            with trace.use_span(quiet, end_on_exit=False):
+                trace_id = trace.format_trace_id(quiet.get_span_context().trace_id)
+                with log_context(trace_id=trace_id):
+                    yield
+            return
         full_method = details.method.lstrip("/")
         service, _, method = full_method.rpartition("/")
         with self._tracer.start_as_current_span(
             full_method,
-            context=propagate.extract(_text_metadata(details.invocation_metadata)),
+            context=parent,
             kind=SpanKind.SERVER,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
             # The error interceptor inside turns failures into statuses; record those instead.

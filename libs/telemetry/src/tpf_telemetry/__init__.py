@@ -19,6 +19,7 @@ from tpf_telemetry._tracing import (
     configure_tracing,
     current_trace_id,
     parse_exporters,
+    quiet_span,
     tracing_options,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "current_traceparent",
     "log_context",
     "parse_exporters",
+    "quiet_span",
     "sqs_attribute_names",
     "sqs_message_attributes",
     "traceparent_context",

@@ -16,6 +16,8 @@ from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from tpf_telemetry._tracing import quiet_span
+
 # Always W3C, whatever OTEL_PROPAGATORS says: the stored value is a `traceparent` header.
 _W3C = TraceContextTextMapPropagator()
 
@@ -55,6 +57,11 @@ def continue_trace(
     traces were kept) it is simply a child of the active span.
     """
     parent = traceparent_context(traceparent)
+    quiet = quiet_span(tracer, parent)
+    if quiet is not None:
+        with trace.use_span(quiet, end_on_exit=False):
+            yield quiet
+        return
     links: list[Link] = []
     if parent is not None:
         here = trace.get_current_span().get_span_context()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
 TRACES_EXPORTERS = ("none", "console", "otlp")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -167,6 +169,33 @@ class ServiceTracerProvider(TracerProvider):
         super().add_span_processor(span_processor)
         if isinstance(self.sampler, QuietUntilHeard):
             self.sampler.heard = True
+
+
+def quiet_span(tracer: trace.Tracer, parent: Context | None = None) -> Span | None:
+    """The span to use instead of starting one, when `tracer` records nothing yet.
+
+    While its provider exports nowhere (QuietUntilHeard not heard), a span the SDK would start
+    records nothing that anyone reads; what matters is its ids, which reach the logs and the
+    wire. This span carries the same ids (the parent's trace and flags, a new span id) without
+    the SDK's sampler, attributes and span object: about half of a small gRPC call's tracing
+    cost. Returns None when the tracer does record (or is OpenTelemetry's no-op one); start a
+    span as usual then. `parent` is the context to continue (default: the current one).
+    """
+    real: Any = getattr(tracer, "_tracer", tracer)  # a ProxyTracer resolves to the provider's
+    sampler = getattr(real, "sampler", None)
+    if not isinstance(sampler, QuietUntilHeard) or sampler.heard:
+        return None
+    ids = real.id_generator
+    above = trace.get_current_span(parent).get_span_context()
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id=above.trace_id if above.is_valid else ids.generate_trace_id(),
+            span_id=ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=above.trace_flags if above.is_valid else TraceFlags(TraceFlags.DEFAULT),
+            trace_state=above.trace_state if above.is_valid else None,
+        )
+    )
 
 
 def configure_tracing(
