@@ -53,6 +53,21 @@ def page_size(value: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MA
     return min(value, maximum)
 
 
+def check_batch_size(size: int, field: str, *, maximum: int) -> None:
+    """A repeated field carrying a batch (outcomes, leases, submissions): at least one item
+    (INVALID_ARGUMENT FIELD_REQUIRED), at most `maximum` (FIELD_OUT_OF_RANGE)."""
+    if size == 0:
+        raise InvalidArgument("FIELD_REQUIRED", f"{field} must not be empty", field=field)
+    if size > maximum:
+        raise InvalidArgument(
+            "FIELD_OUT_OF_RANGE",
+            f"{field} holds {size} items; send at most {maximum} per call",
+            field=field,
+            value=size,
+            max=maximum,
+        )
+
+
 def filters_hash(**filters: FilterValue) -> str:
     """A short, order-independent fingerprint of a List request's filters."""
     canonical = json.dumps(filters, sort_keys=True, separators=(",", ":"))

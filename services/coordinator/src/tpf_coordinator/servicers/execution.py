@@ -34,6 +34,7 @@ from tpf_errors import InvalidArgument, TpfError
 from tpf_rpc.errors import KIND_TO_CODE
 from tpf_rpc.paging import Keyset
 from tpf_rpc.validation import (
+    check_batch_size,
     filters_hash,
     optional,
     page_size,
@@ -74,19 +75,7 @@ class ExecutionServicer(execution_service_pb2_grpc.ExecutionServiceServicer):
         self, request: pb.SubmitExecutionsRequest, context: Context
     ) -> pb.SubmitExecutionsResponse:
         principal, tenant = authorize(request.tenant_id, CONTROL_PLANE_ROLES)
-        if not request.requests:
-            raise InvalidArgument(
-                "FIELD_REQUIRED", "requests must hold at least one submission", field="requests"
-            )
-        if len(request.requests) > MAX_SUBMISSIONS_PER_CALL:
-            raise InvalidArgument(
-                "FIELD_OUT_OF_RANGE",
-                f"requests holds {len(request.requests)} submissions; send at most "
-                f"{MAX_SUBMISSIONS_PER_CALL} per call",
-                field="requests",
-                value=len(request.requests),
-                max=MAX_SUBMISSIONS_PER_CALL,
-            )
+        check_batch_size(len(request.requests), "requests", maximum=MAX_SUBMISSIONS_PER_CALL)
         for index, item in enumerate(request.requests):
             if item.tenant_id and item.tenant_id != tenant:
                 raise InvalidArgument(

@@ -32,7 +32,7 @@ from tpf_coordinator.work_outcomes import (
 )
 from tpf_errors import InvalidArgument
 from tpf_rpc.auth import current_principal
-from tpf_rpc.validation import MAX_KEY_CHARS, required
+from tpf_rpc.validation import MAX_KEY_CHARS, check_batch_size, required
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_BATCH = 1000
@@ -45,20 +45,6 @@ def _max_items(value: int) -> int:
             "FIELD_OUT_OF_RANGE", "maxItems must not be negative", field="maxItems", value=value
         )
     return min(value, MAX_BATCH) or 1
-
-
-def _check_batch(size: int, field: str) -> None:
-    """A batch of leases or outcomes: at least one, at most MAX_BATCH."""
-    if size == 0:
-        raise InvalidArgument("FIELD_REQUIRED", f"{field} must not be empty", field=field)
-    if size > MAX_BATCH:
-        raise InvalidArgument(
-            "FIELD_OUT_OF_RANGE",
-            f"{field} holds {size} items; send at most {MAX_BATCH} per call",
-            field=field,
-            value=size,
-            max=MAX_BATCH,
-        )
 
 
 def _await_of(message: pb.AwaitRequestedOutcome) -> AwaitAsked:
@@ -213,7 +199,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
         principal = current_principal()
         principal.require_any_role(WORKER_ROLES)
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
-        _check_batch(len(request.leases), "leases")
+        check_batch_size(len(request.leases), "leases", maximum=MAX_BATCH)
         for lease in request.leases:
             principal.require_tenant(required(lease.tenant_id, "leases.tenantId"))
             required(lease.execution_id, "leases.executionId")
@@ -254,7 +240,7 @@ class WorkServicer(work_service_pb2_grpc.WorkServiceServicer):
     async def _complete(self, request: pb.CompleteWorkRequest) -> pb.CompleteWorkResponse:
         principal = current_principal()
         dispatcher_id = required(request.dispatcher_id, "dispatcherId")
-        _check_batch(len(request.outcomes), "outcomes")
+        check_batch_size(len(request.outcomes), "outcomes", maximum=MAX_BATCH)
         completions: list[Completion] = []
         refused: dict[int, InvalidArgument] = {}
         for index, outcome in enumerate(request.outcomes):
