@@ -12,7 +12,6 @@ its key.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import grpc
@@ -20,6 +19,7 @@ import grpc
 from tpf.common.v1 import error_reason_pb2
 from tpf.coordinator.v1 import execution_service_pb2 as epb
 from tpf.coordinator.v1 import execution_service_pb2_grpc
+from tpf_rpc.batching import NaturalBatcher
 
 MAX_SUBMISSIONS_PER_CALL = 1000
 
@@ -38,7 +38,6 @@ class SubmissionRefused(Exception):
 
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
-_Pending = tuple[epb.SubmitExecutionRequest, "asyncio.Future[epb.SubmitExecutionResponse]"]
 
 
 class CoalescingSubmitter:
@@ -55,63 +54,32 @@ class CoalescingSubmitter:
             raise ValueError(f"max_batch must be 1..{MAX_SUBMISSIONS_PER_CALL}")
         self._executions = executions
         self._tenant_id = tenant_id
-        self._max_calls = max_calls
-        self._max_batch = max_batch
         self._timeout_s = timeout_s
-        self._queue: list[_Pending] = []
-        self._calls = 0
-        self._senders: set[asyncio.Task[None]] = set()
-        self.calls_made = 0
+        self._batches: NaturalBatcher[epb.SubmitExecutionRequest, epb.SubmitExecutionResponse] = (
+            NaturalBatcher(self._call, max_batch=max_batch, max_in_flight=max_calls)
+        )
 
     async def submit(self, request: epb.SubmitExecutionRequest) -> epb.SubmitExecutionResponse:
         """Submit one execution of this submitter's tenant (`request.tenant_id` blank or it)."""
-        future: asyncio.Future[epb.SubmitExecutionResponse] = (
-            asyncio.get_running_loop().create_future()
+        return await self._batches.submit(request)
+
+    async def _call(
+        self, requests: list[epb.SubmitExecutionRequest]
+    ) -> list[epb.SubmitExecutionResponse | BaseException]:
+        response = await self._executions.SubmitExecutions(
+            epb.SubmitExecutionsRequest(tenant_id=self._tenant_id, requests=requests),
+            timeout=self._timeout_s,
         )
-        self._queue.append((request, future))
-        if self._calls < self._max_calls:
-            self._calls += 1
-            sender = asyncio.create_task(self._send())
-            self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
-        return await future
+        return [
+            result.accepted if result.WhichOneof("outcome") == "accepted" else _refusal(result)
+            for result in response.results
+        ]
 
-    async def _send(self) -> None:
-        try:
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                await self._call(batch)
-        finally:
-            self._calls -= 1
 
-    async def _call(self, batch: list[_Pending]) -> None:
-        self.calls_made += 1
-        try:
-            response = await self._executions.SubmitExecutions(
-                epb.SubmitExecutionsRequest(
-                    tenant_id=self._tenant_id, requests=[request for request, _ in batch]
-                ),
-                timeout=self._timeout_s,
-            )
-        except Exception as error:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for (_, future), result in zip(batch, response.results, strict=True):
-            if future.done():
-                continue
-            if result.WhichOneof("outcome") == "accepted":
-                future.set_result(result.accepted)
-            else:
-                future.set_exception(
-                    SubmissionRefused(
-                        code=_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN),
-                        reason=error_reason_pb2.ErrorReason.Name(result.error.reason).removeprefix(
-                            "ERROR_REASON_"
-                        ),
-                        message=result.error.message,
-                        metadata=dict(result.error.metadata),
-                    )
-                )
+def _refusal(result: epb.SubmitExecutionResult) -> SubmissionRefused:
+    return SubmissionRefused(
+        code=_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN),
+        reason=error_reason_pb2.ErrorReason.Name(result.error.reason).removeprefix("ERROR_REASON_"),
+        message=result.error.message,
+        metadata=dict(result.error.metadata),
+    )
