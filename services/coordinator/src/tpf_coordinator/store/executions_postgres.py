@@ -73,48 +73,27 @@ ORDER BY id LIMIT %s
 """
 
 
-_SUBMIT_COLUMNS = (
-    "tenant_id",
-    "execution_id",
-    "pipeline_id",
-    "contract_version",
-    "release_version",
-    "input_shape",
-    "result_shape",
-    "idempotency_key",
-    "input_fingerprint",
-    "payload_type_id",
-    "payload_encoding",
-    "payload",
-    "payload_ref",
-    "now_ms",
-    "trace_parent",
-    "actor",
-    "ord",
-)
-
-
-def _submit_values(new: NewExecution, ord_: int) -> tuple[Any, ...]:
-    """One row of SUBMIT_EXECUTIONS, in _SUBMIT_COLUMNS order."""
-    return (
-        new.tenant_id,
-        new.execution_id,
-        new.pipeline_id,
-        new.contract_version,
-        new.release_version,
-        new.input_shape,
-        new.result_shape,
-        new.idempotency_key,
-        new.input_fingerprint,
-        new.payload.payload_type_id,
-        new.payload.payload_encoding,
-        new.payload_text.inline,
-        new.payload_text.ref,
-        new.now_ms,
-        new.trace_parent,
-        new.actor,
-        ord_,
-    )
+def _submit_row(new: NewExecution, ord_: int) -> dict[str, Any]:
+    """One row of SUBMIT_EXECUTIONS's JSON document (its `jsonb_to_recordset` columns)."""
+    return {
+        "tenant_id": new.tenant_id,
+        "execution_id": new.execution_id,
+        "pipeline_id": new.pipeline_id,
+        "contract_version": new.contract_version,
+        "release_version": new.release_version,
+        "input_shape": new.input_shape,
+        "result_shape": new.result_shape,
+        "idempotency_key": new.idempotency_key,
+        "input_fingerprint": new.input_fingerprint,
+        "payload_type_id": new.payload.payload_type_id,
+        "payload_encoding": new.payload.payload_encoding,
+        "payload": new.payload_text.inline,
+        "payload_ref": new.payload_text.ref,
+        "now_ms": new.now_ms,
+        "trace_parent": new.trace_parent,
+        "actor": new.actor,
+        "ord": ord_,
+    }
 
 
 class PostgresExecutionStore(PostgresTransactions):
@@ -127,11 +106,7 @@ class PostgresExecutionStore(PostgresTransactions):
         # The rows as one JSON document: json.dumps is far cheaper than adapting a list per
         # column (psycopg dumps arrays element by element).
         rows = json.dumps(
-            [
-                dict(zip(_SUBMIT_COLUMNS, _submit_values(new, ord_), strict=True))
-                for ord_, new in enumerate(news)
-            ],
-            separators=(",", ":"),
+            [_submit_row(new, ord_) for ord_, new in enumerate(news)], separators=(",", ":")
         )
         params: dict[str, Any] = {
             "rows": rows,
