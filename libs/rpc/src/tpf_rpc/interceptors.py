@@ -13,12 +13,13 @@ import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from tpf_config import TokenGrant
 from tpf_errors import ErrorKind, TpfError, Unauthenticated
@@ -84,17 +85,25 @@ class TracingInterceptor(_AroundInterceptor):
         self, details: grpc.HandlerCallDetails, context: ServicerContext
     ) -> AsyncIterator[None]:
         parent = propagate.extract(_text_metadata(details.invocation_metadata))
+        # Exporting nowhere: the ids alone (they reach the logs and the calls made here).
         quiet = quiet_span(self._tracer, parent)
-        if quiet is not None:
-            # Exporting nowhere: the ids alone (they reach the logs and the calls made here).
-            with trace.use_span(quiet, end_on_exit=False):
-                trace_id = trace.format_trace_id(quiet.get_span_context().trace_id)
-                with log_context(trace_id=trace_id):
+        with (
+            trace.use_span(quiet, end_on_exit=False)
+            if quiet is not None
+            else self._server_span(details.method, parent)
+        ) as span:
+            trace_id = trace.format_trace_id(span.get_span_context().trace_id)
+            with log_context(trace_id=trace_id):
+                try:
                     yield
-            return
-        full_method = details.method.lstrip("/")
+                finally:
+                    if span.is_recording():
+                        _record_status(span, context)
+
+    def _server_span(self, method_path: str, parent: Context) -> AbstractContextManager[Span]:
+        full_method = method_path.lstrip("/")
         service, _, method = full_method.rpartition("/")
-        with self._tracer.start_as_current_span(
+        return self._tracer.start_as_current_span(
             full_method,
             context=parent,
             kind=SpanKind.SERVER,
@@ -102,13 +111,7 @@ class TracingInterceptor(_AroundInterceptor):
             # The error interceptor inside turns failures into statuses; record those instead.
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            trace_id = trace.format_trace_id(span.get_span_context().trace_id)
-            with log_context(trace_id=trace_id):
-                try:
-                    yield
-                finally:
-                    _record_status(span, context)
+        )
 
 
 def _record_status(span: trace.Span, context: ServicerContext) -> None:
