@@ -654,7 +654,7 @@ async def run_steps(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=spec.name
     )
     window = meter.stop()
-    hotspots = {name: await stop_profiler(p) for name, p in profilers.items()}
+    hotspots = await stop_profilers(profilers)
     claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
@@ -715,6 +715,11 @@ async def start_profilers(
     return profilers
 
 
+async def stop_profilers(profilers: dict[str, Profiler]) -> dict[str, Any]:
+    """The hot spots of each profiled process (none without `--py-spy`)."""
+    return {name: await stop_profiler(profiler) for name, profiler in profilers.items()}
+
+
 async def run_w3(
     suite: Suite, client: CoordinatorClient, spec: RunSpec, pids: dict[str, list[int]], stamp: str
 ) -> dict[str, Any]:
@@ -753,7 +758,7 @@ async def run_w3(
         ids, "SUCCEEDED", timeout_s=max(300.0, spec.n / 10), what=f"{spec.name} completion"
     )
     event = meter.stop()
-    hotspots = {name: await stop_profiler(p) for name, p in profilers.items()}
+    hotspots = await stop_profilers(profilers)
     claims = await claim_figures(suite, claims_before)
     polls = poller.queries
     done = await poller.updated_at(ids, "SUCCEEDED")
@@ -1257,40 +1262,31 @@ async def driver_main(args: argparse.Namespace) -> None:
                 "TPF_METRICS_PORT": str(free_port()),
                 "TPF_METRICS_HOST": "127.0.0.1",
             }
-        coordinator = await asyncio.to_thread(
-            supervisor.start,
-            ServiceSpec(
-                name="coordinator",
+
+        def coordinator_spec(name: str, extra: dict[str, str]) -> ServiceSpec:
+            return ServiceSpec(
+                name=name,
                 module="tpf_coordinator",
                 port=free_port(),
                 env={
                     **common,
                     "TPF_DATABASE_URL": coordinator_url,
-                    "TPF_DATA_DIR": str(work_dir / "coordinator"),
+                    "TPF_DATA_DIR": str(work_dir / name),
                     "TPF_REGISTRY_TARGET": registry.spec.target,
                     "TPF_REGISTRY_TOKEN": ADMIN,
-                    **coordinator_metrics,
+                    **extra,
                 },
-            ),
+            )
+
+        coordinator = await asyncio.to_thread(
+            supervisor.start, coordinator_spec("coordinator", coordinator_metrics)
         )
         coordinator_pids = [coordinator.process.pid]
         work_target = ""
         if args.coordinators > 1:
             # A second replica on the same database, serving the dispatchers.
             replica = await asyncio.to_thread(
-                supervisor.start,
-                ServiceSpec(
-                    name="coordinator-2",
-                    module="tpf_coordinator",
-                    port=free_port(),
-                    env={
-                        **common,
-                        "TPF_DATABASE_URL": coordinator_url,
-                        "TPF_DATA_DIR": str(work_dir / "coordinator-2"),
-                        "TPF_REGISTRY_TARGET": registry.spec.target,
-                        "TPF_REGISTRY_TOKEN": ADMIN,
-                    },
-                ),
+                supervisor.start, coordinator_spec("coordinator-2", {})
             )
             coordinator_pids.append(replica.process.pid)
             work_target = replica.spec.target
